@@ -1,0 +1,7 @@
+"""deepclust: deep contrastive clustering as scikit-learn estimators."""
+
+from ._base import BaseDeepClusterer, DeviceWarning
+from ._drc import DRCClustering
+
+__all__ = ["BaseDeepClusterer", "DRCClustering", "DeviceWarning"]
+__version__ = "0.1.0"

@@ -1,0 +1,336 @@
+"""The scikit-learn face shared by every deepclust estimator."""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._data import InputLayout, detect_layout, feature_statistics, validate_input
+from ._device import autocast_dtype, resolve_device
+from .augment.presets import resolve_augment
+from .nn.backbones import build_backbone, infer_out_features
+from .nn.model import ClusterNet, Standardize
+from .objectives.base import Objective
+from .training.callbacks import Callback, PrintLog, ProgressBar
+from .training.data import TensorStore
+from .training.rng import SeedManager, seed_from_random_state
+from .training.trainer import Trainer
+
+
+class DeviceWarning(UserWarning):
+    """A model fitted on one device is loaded where that device is not available."""
+
+
+_INFERENCE_BATCH = 1024
+
+
+class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+    """Shared implementation of fit/predict/transform for the deep clusterers.
+
+    Subclasses define ``__init__`` with the common parameters followed by their own, extend
+    ``_parameter_constraints`` and implement :meth:`_make_objective`. Everything else (input
+    handling, devices, seeding, the training loop, persistence) lives here and in
+    :mod:`deepclust.training`.
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 2, None, closed="left")],
+        "backbone": [StrOptions({"auto", "mlp", "cnn"}), torch.nn.Module],
+        "augment": [StrOptions({"auto"}), None, callable],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "image_shape": [tuple, list, None],
+        "amp": [StrOptions({"auto"}), "boolean"],
+        "callbacks": [list, tuple, None],
+    }
+
+    def __init__(
+        self,
+        n_clusters=10,
+        *,
+        backbone="auto",
+        augment="auto",
+        max_epochs=100,
+        batch_size=256,
+        lr=1e-3,
+        weight_decay=0.0,
+        device="auto",
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        image_shape=None,
+        amp="auto",
+        callbacks=None,
+    ):
+        self.n_clusters = n_clusters
+        self.backbone = backbone
+        self.augment = augment
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.device = device
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.image_shape = image_shape
+        self.amp = amp
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def _make_objective(self) -> Objective:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None):
+        """Train the network on ``X`` and assign every sample to a cluster.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Tabular data, grey images ``(n, H, W)``, images ``(n, H, W, C)`` or
+            ``(n, C, H, W)``, or flat images with ``image_shape``; ``uint8`` images are
+            scaled to [0, 1]. Not modified.
+        y : Ignored
+            Not used, present here for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        continuing = bool(self.warm_start) and hasattr(self, "module_")
+        X_model, layout = validate_input(self, X, reset=not continuing, image_shape=self.image_shape, min_samples=2)
+        n_samples = X_model.shape[0]
+        if self.n_clusters > n_samples:
+            raise ValueError(f"n_clusters={self.n_clusters} must be <= n_samples={n_samples}.")
+        for cb in self.callbacks or ():
+            if not isinstance(cb, Callback):
+                raise TypeError(f"The 'callbacks' parameter must hold Callback instances; got {type(cb).__name__}.")
+        device = resolve_device(self.device)
+        seeds = SeedManager(seed_from_random_state(self.random_state), device)
+
+        with seeds.scoped_global_seed():
+            objective = self._make_objective()
+            if continuing:
+                module = self.module_.to(device)
+                mean, std = module.standardize.mean.flatten().cpu(), module.standardize.std.flatten().cpu()
+                history = list(self.history_)
+            else:
+                mean, std = feature_statistics(X_model, layout)
+                module = self._build_module(layout, objective, mean, std).to(device)
+                history = []
+                self.input_shape_ = tuple(layout.sample_shape)
+            augment = resolve_augment(self.augment, layout, torch.as_tensor(mean), torch.as_tensor(std))
+            optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            trainer = Trainer(
+                module,
+                objective,
+                augment,
+                optimizer,
+                device,
+                seeds,
+                self.batch_size,
+                amp_dtype=autocast_dtype(device, self.amp),
+                callbacks=self._make_callbacks(),
+            )
+            start = len(history)
+            trainer.history = history
+            store = TensorStore(X_model, device)
+            objective.setup(n_samples, self.n_clusters, device, start + self.max_epochs)
+            try:
+                trainer.fit(store, start, start + self.max_epochs)
+            finally:
+                objective.teardown()
+                del store
+
+        self.module_ = module.eval()
+        self.device_ = device
+        self.history_ = trainer.history
+        self.n_iter_ = len(self.history_)
+        self._n_features_out = module.feature_dim
+        self.labels_ = self._forward_labels(X_model)
+        return self
+
+    def _build_module(self, layout: InputLayout, objective: Objective, mean, std) -> ClusterNet:
+        if isinstance(self.backbone, torch.nn.Module):
+            backbone = copy.deepcopy(self.backbone)  # never train the caller's module
+        else:
+            backbone = build_backbone(self.backbone, layout.sample_shape)
+        feature_dim = infer_out_features(backbone, layout.sample_shape)
+        return ClusterNet(
+            backbone,
+            feature_dim,
+            self.n_clusters,
+            Standardize(mean, std, image=layout.is_image),
+            projection_dim=objective.projection_dim,
+            cluster_head_hidden=objective.cluster_head_hidden,
+        )
+
+    def _make_callbacks(self) -> list[Callback]:
+        callbacks = list(self.callbacks or [])
+        if self.verbose >= 1:
+            callbacks.append(PrintLog())
+        if self.verbose >= 2:
+            callbacks.append(ProgressBar())
+        return callbacks
+
+    # ------------------------------------------------------------------ inference
+    def _check_input(self, X) -> np.ndarray:
+        check_is_fitted(self, "module_")
+        X_model, _ = validate_input(self, X, reset=False, image_shape=self.image_shape)
+        return X_model
+
+    @torch.no_grad()
+    def _forward(self, X_model: np.ndarray, what: str) -> np.ndarray:
+        """Run the eval-mode network over ``X_model`` in fixed-size chunks."""
+        module = self.module_.eval()
+        device = self.device_
+        store_scale = 1.0 / 255.0 if X_model.dtype == np.uint8 else None
+        outputs = []
+        for start in range(0, X_model.shape[0], _INFERENCE_BATCH):
+            chunk = torch.from_numpy(np.ascontiguousarray(X_model[start : start + _INFERENCE_BATCH]))
+            x = chunk.to(device).float()
+            if store_scale is not None:
+                x = x * store_scale
+            if what == "features":
+                out = module.forward_features(x).float()
+            else:
+                out = module(x).logits
+            outputs.append(out.cpu())
+        return torch.cat(outputs).numpy()
+
+    def _forward_labels(self, X_model: np.ndarray) -> np.ndarray:
+        return self._forward(X_model, "logits").argmax(axis=1).astype(np.int64)
+
+    def predict(self, X):
+        """Cluster of each sample: argmax of the cluster head (eval mode, no augmentation).
+
+        Parameters
+        ----------
+        X : array-like
+            Same layout as in ``fit``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster index of each sample, in ``[0, n_clusters)``.
+        """
+        return self._forward_labels(self._check_input(X))
+
+    def predict_proba(self, X):
+        """Soft cluster assignments: the softmax of the cluster head.
+
+        Parameters
+        ----------
+        X : array-like
+            Same layout as in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters)
+            Rows sum to one.
+        """
+        logits = self._forward(self._check_input(X), "logits").astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def transform(self, X):
+        """The learned representation: the backbone's output (before the heads).
+
+        Parameters
+        ----------
+        X : array-like
+            Same layout as in ``fit``.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_out)
+            Float32 embedding, e.g. for k-means, t-SNE or a linear probe.
+        """
+        return self._forward(self._check_input(X), "features").astype(np.float32, copy=False)
+
+    def score(self, X, y=None):
+        """Label-free quality of the clustering of ``X``: the mutual information I(x; c).
+
+        Estimated from the soft assignments as ``H(mean_i p_i) - mean_i H(p_i)`` (in nats):
+        high when each sample is assigned confidently *and* the clusters are used evenly.
+        Higher is better; the maximum is ``log(n_clusters)``. It is what IIC maximises, and
+        it does not use ``y``. For labelled model selection use the scorers in
+        :mod:`deepclust.metrics`.
+
+        Parameters
+        ----------
+        X : array-like
+            Same layout as in ``fit``.
+        y : Ignored
+            Not used, present here for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+        """
+        proba = self.predict_proba(X)
+        mean = proba.mean(axis=0)
+        marginal_entropy = -np.sum(mean * np.log(np.clip(mean, 1e-12, None)))
+        conditional_entropy = -np.mean(np.sum(proba * np.log(np.clip(proba, 1e-12, None)), axis=1))
+        return float(marginal_entropy - conditional_entropy)
+
+    # ------------------------------------------------------------------ sklearn plumbing
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = self._may_use_cuda()
+        return tags
+
+    def _may_use_cuda(self) -> bool:
+        device = self.device
+        if isinstance(device, torch.device):
+            return device.type == "cuda"
+        if device == "auto":
+            return torch.cuda.is_available()
+        return isinstance(device, str) and device.startswith("cuda")
+
+    # ------------------------------------------------------------------ persistence
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        if "module_" in state and state.get("device_") is not None and state["device_"].type != "cpu":
+            # Never pickle device storages: a CUDA-fitted model must load on a CPU-only machine.
+            state["module_"] = copy.deepcopy(state["module_"]).to("cpu")
+        return state
+
+    def __setstate__(self, state):
+        device = state.get("device_")
+        if "module_" in state and device is not None and device.type == "cuda":
+            if torch.cuda.is_available():
+                state["module_"] = state["module_"].to(device)
+            else:
+                warnings.warn(
+                    f"This model was fitted on {device} but CUDA is not available; it was loaded on the CPU.",
+                    DeviceWarning,
+                    stacklevel=2,
+                )
+                state["device_"] = torch.device("cpu")
+        if hasattr(super(), "__setstate__"):
+            super().__setstate__(state)
+        else:  # pragma: no cover
+            self.__dict__.update(state)

@@ -1,0 +1,119 @@
+"""Feature extractors: an MLP for tabular data and a small CNN for images.
+
+Every backbone maps a batch to ``(batch, out_features)`` and exposes ``out_features``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MLPBackbone(nn.Module):
+    """Fully connected feature extractor for tabular data.
+
+    Parameters
+    ----------
+    in_features : int
+        Number of input features.
+    hidden : tuple of int, default=(512, 512)
+        Widths of the hidden layers (Linear -> BatchNorm -> ReLU each).
+    out_features : int, default=256
+        Width of the representation.
+    """
+
+    def __init__(self, in_features: int, hidden: tuple[int, ...] = (512, 512), out_features: int = 256):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True)]
+            width = h
+        layers += [nn.Linear(width, out_features), nn.BatchNorm1d(out_features), nn.ReLU(inplace=True)]
+        self.net = nn.Sequential(*layers)
+        self.out_features = out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1))
+
+
+def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class SmallCNN(nn.Module):
+    """A compact VGG-style CNN for small images (digits, MNIST, USPS, CIFAR-sized).
+
+    Three stages of two 3x3 convolutions (32, 64, 128 channels); the first two stages end in
+    a 2x2 max-pool while the image is still at least 8 pixels wide, so that 8x8 inputs keep
+    spatial detail. Global average pooling and a linear layer give the representation.
+
+    Parameters
+    ----------
+    in_channels : int
+        Number of image channels.
+    image_size : int
+        The smaller side of the input images.
+    out_features : int, default=256
+        Width of the representation.
+    widths : tuple of int, default=(32, 64, 128)
+        Channels per stage.
+    """
+
+    def __init__(self, in_channels: int, image_size: int, out_features: int = 256, widths=(32, 64, 128)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        size = image_size
+        c_in = in_channels
+        for i, width in enumerate(widths):
+            layers += _conv_block(c_in, width) + _conv_block(width, width)
+            c_in = width
+            if i < len(widths) - 1 and size >= 8:
+                layers.append(nn.MaxPool2d(2))
+                size //= 2
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Sequential(nn.Linear(c_in, out_features), nn.BatchNorm1d(out_features), nn.ReLU(inplace=True))
+        self.out_features = out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+@torch.no_grad()
+def infer_out_features(backbone: nn.Module, sample_shape: tuple[int, ...]) -> int:
+    """Width of a user backbone's output, found by one forward pass on two zero samples."""
+    declared = getattr(backbone, "out_features", None)
+    if isinstance(declared, int) and declared > 0:
+        return declared
+    was_training = backbone.training
+    backbone.eval()
+    try:
+        device = next((p.device for p in backbone.parameters()), torch.device("cpu"))
+        out = backbone(torch.zeros(2, *sample_shape, device=device))
+    except Exception as exc:  # noqa: BLE001 - re-raised with context for the user
+        raise ValueError(
+            f"The 'backbone' module failed on a batch of shape (2, {', '.join(map(str, sample_shape))}): {exc}"
+        ) from exc
+    finally:
+        backbone.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.ndim < 2 or out.shape[0] != 2:
+        raise ValueError("The 'backbone' module must return a tensor of shape (batch, n_features).")
+    return int(out[0].numel())
+
+
+def build_backbone(spec, sample_shape: tuple[int, ...]) -> nn.Module:
+    """Instantiate the backbone named by ``spec`` ("auto", "mlp", "cnn") for ``sample_shape``."""
+    is_image = len(sample_shape) == 3
+    if spec == "auto":
+        spec = "cnn" if is_image else "mlp"
+    if spec == "mlp":
+        return MLPBackbone(int(torch.Size(sample_shape).numel()))
+    if spec == "cnn":
+        if not is_image:
+            raise ValueError(
+                "backbone='cnn' needs image input; X is tabular. Pass images, image_shape=(C, H, W) "
+                "for flat image rows, or use backbone='mlp'."
+            )
+        return SmallCNN(sample_shape[0], min(sample_shape[1:]))
+    raise ValueError(f"Unknown backbone {spec!r}.")

@@ -1,0 +1,38 @@
+"""Deep Robust Clustering (Zhong et al., arXiv 2008.03030) as an objective.
+
+Established by the paper: contrast on the assignment features (the K-dim logits of one
+fully-connected layer), contrast on the assignment probabilities (columns of the softmax
+matrix), and a cluster-regularisation (balance) term; total ``L_AF + L_AP + lambda * L_CR``.
+Our choices (the paper's values were not found): cosine similarity, tau_AF = 0.5 and
+tau_AP = 1.0 (CC's values), the scale-free balance term with lambda = 1, symmetrised losses.
+"""
+
+from __future__ import annotations
+
+from ..nn.losses import cross_view_info_nce, squared_balance
+from .base import Objective
+
+
+class DRCObjective(Objective):
+    """``L = L_AF + L_AP + balance_weight * L_CR`` (see the module docstring)."""
+
+    projection_dim = None
+    cluster_head_hidden = None
+
+    def __init__(self, af_temperature: float = 0.5, ap_temperature: float = 1.0, balance_weight: float = 1.0):
+        self.af_temperature = af_temperature
+        self.ap_temperature = ap_temperature
+        self.balance_weight = balance_weight
+
+    def __call__(self, out_a, out_b, index, epoch):
+        p_a, p_b = out_a.logits.softmax(dim=1), out_b.logits.softmax(dim=1)
+        assignment_feature = cross_view_info_nce(out_a.logits, out_b.logits, self.af_temperature)
+        assignment_probability = cross_view_info_nce(p_a.T, p_b.T, self.ap_temperature)
+        balance = 0.5 * (squared_balance(p_a) + squared_balance(p_b))
+        weighted_balance = self.balance_weight * balance
+        return {
+            "loss": assignment_feature + assignment_probability + weighted_balance,
+            "assignment_feature": assignment_feature,
+            "assignment_probability": assignment_probability,
+            "balance": weighted_balance,
+        }
