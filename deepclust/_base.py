@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 from numbers import Integral, Real
 
@@ -13,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Cluster
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import InputLayout, detect_layout, feature_statistics, validate_input
+from ._data import InputLayout, feature_statistics, validate_input, value_range
 from ._device import autocast_dtype, resolve_device
 from .augment.presets import resolve_augment
 from .nn.backbones import build_backbone, infer_out_features
@@ -136,7 +135,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 module = self._build_module(layout, objective, mean, std).to(device)
                 history = []
                 self.input_shape_ = tuple(layout.sample_shape)
-            augment = resolve_augment(self.augment, layout, torch.as_tensor(mean), torch.as_tensor(std))
+            augment = resolve_augment(
+                self.augment, layout, torch.as_tensor(mean), torch.as_tensor(std), value_range(X_model)
+            )
             optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             trainer = Trainer(
                 module,

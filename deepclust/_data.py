@@ -210,3 +210,18 @@ def feature_statistics(X: np.ndarray, layout: InputLayout) -> tuple[np.ndarray, 
     tiny = np.finfo(np.float32).eps * np.maximum(np.abs(mean), 1.0)
     std = np.where(std <= tiny, 1.0, std)
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+def value_range(X: np.ndarray) -> tuple[float, float]:
+    """``(min, max)`` of ``X`` as the model sees it (uint8 scaled to [0, 1]), chunked.
+
+    Image augmentations keep values inside this range (clamping, noise scale), so float
+    images need not be in [0, 1].
+    """
+    if X.dtype == np.uint8:
+        return 0.0, 1.0
+    lo, hi = np.inf, -np.inf
+    for start in range(0, X.shape[0], _STATS_CHUNK):
+        chunk = np.asarray(X[start : start + _STATS_CHUNK])
+        lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
+    return lo, hi

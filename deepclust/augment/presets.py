@@ -19,12 +19,16 @@ def tabular_preset(mean: torch.Tensor, std: torch.Tensor, noise: float = 0.2, ma
     return Compose([GaussianNoise(noise, scale=std), FeatureMask(mask_p, fill=mean)])
 
 
-def grey_preset() -> Compose:
-    """Small grey images (digits, MNIST, USPS): crop, small rotation/shift, no flip, noise."""
+def grey_preset(value_range: tuple[float, float] = (0.0, 1.0)) -> Compose:
+    """Small grey images (digits, MNIST, USPS): crop, small rotation/shift, no flip, noise.
+
+    The noise is 3% of the value range and the result is clamped to it.
+    """
+    lo, hi = value_range
     return Compose(
         [
             RandomResizedCropAffine(scale=(0.6, 1.0), ratio=(0.8, 1.25), flip_p=0.0, degrees=12.0, translate=0.05),
-            GaussianNoise(0.03, clamp=(0.0, 1.0)),
+            GaussianNoise(0.03 * (hi - lo), clamp=(lo, hi)),
         ]
     )
 
@@ -62,11 +66,12 @@ def _takes_generator(fn) -> bool:
     return len(params) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
-def resolve_augment(augment, layout: InputLayout, mean, std) -> Augmenter | None:
+def resolve_augment(augment, layout: InputLayout, mean, std, value_range=(0.0, 1.0)) -> Augmenter | None:
     """Turn the ``augment`` parameter into ``f(x, generator) -> x`` (or None for no augmentation).
 
     ``mean``/``std`` are the training statistics (per feature or per channel) used by the
-    tabular preset. A user callable may take ``(x, generator)`` or just ``(x,)``; it receives a
+    tabular preset; ``value_range`` is the (min, max) of the image values (``(0, 1)`` for
+    uint8 input), which image presets keep to. A user callable may take ``(x, generator)`` or just ``(x,)``; it receives a
     float batch (images in [0, 1], shape (B, C, H, W); tabular (B, n_features)) on the
     training device and must return a tensor of the same shape.
     """
@@ -77,5 +82,5 @@ def resolve_augment(augment, layout: InputLayout, mean, std) -> Augmenter | None
     if augment == "auto":
         if not layout.is_image:
             return tabular_preset(torch.as_tensor(mean), torch.as_tensor(std))
-        return rgb_preset() if layout.sample_shape[0] == 3 else grey_preset()
+        return rgb_preset() if layout.sample_shape[0] == 3 else grey_preset(value_range)
     raise ValueError(f"Unknown augment {augment!r}.")  # pragma: no cover - parameter validation

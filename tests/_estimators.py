@@ -1,0 +1,16 @@
+"""The estimators every shared test runs on, with parameters that keep tests fast.
+
+Add a new estimator here (one line) and it goes through the scikit-learn checks, seeding,
+pickling, Pipeline/GridSearchCV and bad-input tests.
+"""
+
+from deepclust import DRCClustering
+
+FAST = dict(device="cpu", max_epochs=3, batch_size=32, random_state=0)
+
+ESTIMATOR_CLASSES = [DRCClustering]
+
+
+def fast(cls, **overrides):
+    """An instance of ``cls`` with the fast test parameters (and ``overrides``)."""
+    return cls(**{**FAST, **overrides})
