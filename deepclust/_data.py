@@ -96,7 +96,7 @@ def detect_layout(shape: tuple, image_shape=None) -> InputLayout:
         if image_shape is not None:
             if (a, b, c) == image_shape:
                 return InputLayout("image", image_shape, "nchw")
-            if (b, c, a) == image_shape:
+            if (c, a, b) == image_shape:
                 return InputLayout("image", image_shape, "nhwc")
             raise ValueError(
                 f"X of shape {tuple(shape)} matches neither (n, C, H, W) nor (n, H, W, C) for image_shape={image_shape}."
