@@ -51,7 +51,7 @@ def test_feature_statistics_large_offset_and_constant_feature():
 
 
 def test_feature_statistics_per_channel_uint8():
-    X = np.zeros((10, 3, 4, 4), dtype=np.uint8)
+    X = np.zeros((10, 3, 8, 8), dtype=np.uint8)
     X[:, 1] = 255
     mean, std = feature_statistics(X, detect_layout(X.shape))
     np.testing.assert_allclose(mean, [0.0, 1.0, 0.0])
