@@ -42,8 +42,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 2, None, closed="left")],
-        "backbone": [StrOptions({"auto", "mlp", "cnn"}), torch.nn.Module],
-        "augment": [StrOptions({"auto"}), None, callable],
+        "backbone": [StrOptions({"auto", "mlp", "cnn", "resnet18", "resnet34"}), torch.nn.Module],
+        "augment": [StrOptions({"auto", "cc", "simclr", "light", "grey", "tabular"}), None, callable],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -133,6 +133,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             else:
                 mean, std = feature_statistics(X_model, layout)
                 module = self._build_module(layout, objective, mean, std).to(device)
+                if device.type == "cuda" and layout.is_image:
+                    module = module.to(memory_format=torch.channels_last)  # faster convs (AMP)
                 history = []
                 self.input_shape_ = tuple(layout.sample_shape)
             augment = resolve_augment(

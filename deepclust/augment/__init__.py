@@ -1,0 +1,51 @@
+"""Batched image and tabular augmentation with per-sample random parameters.
+
+Every op and preset is a callable ``f(x, generator) -> x`` on a whole batch on any device;
+parameters are drawn per sample from ``generator`` and applied vectorised (no loop over
+images). The CC/SimCLR ops also expose ``sample_params(x, generator)`` and
+``apply(x, params)``.
+"""
+
+from .ops import (
+    Clamp,
+    Compose,
+    FeatureMask,
+    GaussianNoise,
+    RandomColorJitter,
+    RandomGaussianBlur,
+    RandomGreyscale,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    RandomResizedCropAffine,
+)
+from .presets import (
+    PRESETS,
+    cc_preset,
+    grey_preset,
+    light_preset,
+    resolve_augment,
+    rgb_preset,
+    simclr_preset,
+    tabular_preset,
+)
+
+__all__ = [
+    "PRESETS",
+    "Clamp",
+    "Compose",
+    "FeatureMask",
+    "GaussianNoise",
+    "RandomColorJitter",
+    "RandomGaussianBlur",
+    "RandomGreyscale",
+    "RandomHorizontalFlip",
+    "RandomResizedCrop",
+    "RandomResizedCropAffine",
+    "cc_preset",
+    "grey_preset",
+    "light_preset",
+    "resolve_augment",
+    "rgb_preset",
+    "simclr_preset",
+    "tabular_preset",
+]

@@ -37,6 +37,19 @@ class Compose:
         return f"Compose({self.ops!r})"
 
 
+class Clamp:
+    """Clip to ``value_range`` (resampling and blending can overshoot by rounding errors)."""
+
+    def __init__(self, value_range=(0.0, 1.0)):
+        self.value_range = tuple(float(v) for v in value_range)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return x.clamp(*self.value_range)
+
+    def __repr__(self) -> str:
+        return f"Clamp({self.value_range})"
+
+
 class RandomResizedCropAffine:
     """Random resized crop, horizontal flip, rotation and translation as one affine warp.
 
@@ -177,3 +190,377 @@ class FeatureMask:
 
     def __repr__(self) -> str:
         return f"FeatureMask(p={self.p})"
+
+
+# ---------------------------------------------------------------------------------------------
+# The CC / SimCLR image ops. Each is split into ``sample_params(x, generator) -> dict`` (every
+# random draw of the batch at once, leading batch dimension) and ``apply(x, params) -> x`` (pure
+# and vectorised), so that tests can replay chosen per-sample parameters and compare each sample
+# with torchvision's single-image functional op.
+# ---------------------------------------------------------------------------------------------
+
+
+class _ParamOp:
+    """Base class of the ops split into parameter drawing and application."""
+
+    def sample_params(self, x: torch.Tensor, generator: torch.Generator) -> dict:  # pragma: no cover
+        raise NotImplementedError
+
+    def apply(self, x: torch.Tensor, params: dict) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.apply(x, self.sample_params(x, generator))
+
+
+def _resize_weights(
+    start: torch.Tensor, length: torch.Tensor, out_size: int, in_size: int, antialias: bool
+) -> torch.Tensor:
+    """Per-sample 1-D bilinear resampling matrices ``(B, out_size, in_size)``.
+
+    Row ``o`` of sample ``b`` resamples the source interval ``[start_b, start_b + length_b)``
+    to ``out_size`` pixels with the triangle filter used by ``torch.nn.functional.interpolate``
+    (``mode="bilinear", align_corners=False``); with ``antialias`` the filter is widened by
+    the downscaling factor, as ``antialias=True`` (PIL's and torchvision's default) does.
+    """
+    dtype = torch.float32
+    start = start.to(dtype)[:, None, None]
+    length = length.to(dtype)[:, None, None]
+    scale = length / out_size  # > 1 means downscaling
+    support = scale.clamp(min=1.0) if antialias else torch.ones_like(scale)
+    centre = scale * (torch.arange(out_size, device=start.device, dtype=dtype)[None, :, None] + 0.5)
+    pos = torch.arange(in_size, device=start.device, dtype=dtype)[None, None, :] - start  # in-crop index
+    if antialias:
+        w = (1 - ((pos + 0.5 - centre) / support).abs()).clamp(min=0)
+    else:
+        # Plain bilinear: the source coordinate is clamped to the crop, as interpolate does.
+        src = (centre - 0.5).clamp(min=0.0)
+        src = torch.minimum(src, length - 1)
+        w = (1 - (pos - src).abs()).clamp(min=0)
+    w = w * ((pos >= 0) & (pos < length)).to(dtype)
+    return w / w.sum(dim=2, keepdim=True).clamp(min=1e-12)
+
+
+class RandomResizedCrop(_ParamOp):
+    """torchvision's ``RandomResizedCrop`` (+ optional horizontal flip) with per-sample boxes.
+
+    Parameters are drawn exactly as ``torchvision.transforms.RandomResizedCrop.get_params``
+    does, for every sample at once: up to 10 attempts of an area fraction in ``scale`` and a
+    log-uniform aspect ratio in ``ratio``, the first integer box that fits, else the central
+    crop clipped to ``ratio``. Each box is resized to ``size`` (default: the input size) with
+    bilinear interpolation and ``antialias`` as in ``torchvision.transforms.v2.functional.
+    resized_crop``; a flip with probability ``flip_p`` reverses the output columns.
+
+    The resampling is separable: one batched matrix product per axis (exact, and the fast
+    path for images up to ``matmul_max_size`` pixels a side); larger images go through one
+    ``grid_sample`` call (bilinear without antialiasing).
+
+    Params: ``top``, ``left``, ``height``, ``width`` (int64, pixels) and ``flip`` (bool), each
+    of shape ``(B,)``.
+    """
+
+    def __init__(self, size=None, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip_p=0.5, antialias=True,
+                 matmul_max_size=128):
+        self.size = (size, size) if isinstance(size, int) else (tuple(size) if size is not None else None)
+        self.scale = tuple(scale)
+        self.ratio = tuple(ratio)
+        self.flip_p = flip_p
+        self.antialias = antialias
+        self.matmul_max_size = matmul_max_size
+
+    def sample_params(self, x: torch.Tensor, generator: torch.Generator) -> dict:
+        n, device = x.shape[0], x.device
+        height, width = x.shape[-2:]
+        tries = 10
+        area = height * width * (
+            self.scale[0] + (self.scale[1] - self.scale[0]) * torch.rand(n, tries, generator=generator, device=device)
+        )
+        lo, hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+        aspect = torch.exp(lo + (hi - lo) * torch.rand(n, tries, generator=generator, device=device))
+        w = torch.round(torch.sqrt(area * aspect)).long()
+        h = torch.round(torch.sqrt(area / aspect)).long()
+        valid = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+        first = valid.long().argmax(dim=1, keepdim=True)  # first valid attempt (0 when none)
+        any_valid = valid.any(dim=1)
+        w = w.gather(1, first).squeeze(1)
+        h = h.gather(1, first).squeeze(1)
+        # Fallback: central crop, clipped to the ratio range.
+        in_ratio = width / height
+        if in_ratio < min(self.ratio):
+            fw, fh = width, int(round(width / min(self.ratio)))
+        elif in_ratio > max(self.ratio):
+            fh, fw = height, int(round(height * max(self.ratio)))
+        else:
+            fw, fh = width, height
+        w = torch.where(any_valid, w, torch.full_like(w, fw))
+        h = torch.where(any_valid, h, torch.full_like(h, fh))
+        u = torch.rand(n, 2, generator=generator, device=device)
+        top = torch.floor(u[:, 0] * (height - h + 1)).long().clamp(max=height - 1)
+        left = torch.floor(u[:, 1] * (width - w + 1)).long().clamp(max=width - 1)
+        top = torch.where(any_valid, top, (height - h) // 2)
+        left = torch.where(any_valid, left, (width - w) // 2)
+        flip = torch.rand(n, generator=generator, device=device) < self.flip_p
+        return {"top": top, "left": left, "height": h, "width": w, "flip": flip}
+
+    def apply(self, x: torch.Tensor, params: dict) -> torch.Tensor:
+        in_h, in_w = x.shape[-2:]
+        out_h, out_w = self.size if self.size is not None else (in_h, in_w)
+        flip = params["flip"].to(x.device)
+        if max(in_h, in_w, out_h, out_w) <= self.matmul_max_size:
+            ry = _resize_weights(params["top"], params["height"], out_h, in_h, self.antialias).to(x.dtype)
+            rx = _resize_weights(params["left"], params["width"], out_w, in_w, self.antialias)
+            rx = torch.where(flip[:, None, None], rx.flip(1), rx).to(x.dtype)
+            # (B, 1, out_h, in_h) @ (B, C, in_h, in_w) @ (B, 1, in_w, out_w)
+            return torch.matmul(torch.matmul(ry[:, None], x), rx.transpose(1, 2)[:, None])
+        return self._grid_sample(x, params, out_h, out_w, flip)
+
+    @staticmethod
+    def _grid_sample(x, params, out_h, out_w, flip):
+        in_h, in_w = x.shape[-2:]
+
+        def coords(start, length, out_size, in_size):
+            start = start.to(x.device, torch.float32)[:, None]
+            length = length.to(x.device, torch.float32)[:, None]
+            o = torch.arange(out_size, device=x.device, dtype=torch.float32)[None]
+            src = ((o + 0.5) * length / out_size - 0.5).clamp(min=0.0)
+            src = torch.minimum(src, length - 1) + start
+            return 2 * src / max(in_size - 1, 1) - 1  # align_corners=True normalisation
+
+        gx = coords(params["left"], params["width"], out_w, in_w)
+        gx = torch.where(flip[:, None], gx.flip(1), gx)
+        gy = coords(params["top"], params["height"], out_h, in_h)
+        n = x.shape[0]
+        grid = torch.stack([gx[:, None, :].expand(n, out_h, out_w), gy[:, :, None].expand(n, out_h, out_w)], dim=-1)
+        return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio}, flip_p={self.flip_p}, "
+            f"antialias={self.antialias})"
+        )
+
+
+class RandomHorizontalFlip(_ParamOp):
+    """Mirror each sample left-right with probability ``p``. Params: ``flip`` (bool, ``(B,)``)."""
+
+    def __init__(self, p=0.5):
+        self.p = p
+
+    def sample_params(self, x, generator):
+        return {"flip": torch.rand(x.shape[0], generator=generator, device=x.device) < self.p}
+
+    def apply(self, x, params):
+        return torch.where(params["flip"].to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
+
+    def __repr__(self) -> str:
+        return f"RandomHorizontalFlip(p={self.p})"
+
+
+def rgb_to_grey(x: torch.Tensor) -> torch.Tensor:
+    """Luma with torchvision's weights (0.2989, 0.587, 0.114); ``(B, 3, H, W) -> (B, 1, H, W)``."""
+    return x[:, 0:1] * 0.2989 + x[:, 1:2] * 0.587 + x[:, 2:3] * 0.114
+
+
+def _blend(x: torch.Tensor, other, factor: torch.Tensor) -> torch.Tensor:
+    return (factor * x + (1 - factor) * other).clamp(0, 1)
+
+
+def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """``(factor * x).clamp(0, 1)`` with a ``(B,)`` factor; images in [0, 1]."""
+    return (x * factor.view(-1, 1, 1, 1)).clamp(0, 1)
+
+
+def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Blend with the mean grey level of each image (torchvision's definition)."""
+    grey = rgb_to_grey(x) if x.shape[1] == 3 else x
+    return _blend(x, grey.mean(dim=(1, 2, 3), keepdim=True), factor.view(-1, 1, 1, 1))
+
+
+def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Blend with the grey image; a no-op for one channel (as torchvision)."""
+    if x.shape[1] != 3:
+        return x
+    return _blend(x, rgb_to_grey(x), factor.view(-1, 1, 1, 1))
+
+
+def _rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x.unbind(dim=1)
+    maxc, minc = x.amax(dim=1), x.amin(dim=1)
+    eqc = maxc == minc
+    crange = maxc - minc
+    ones = torch.ones_like(maxc)
+    s = crange / torch.where(eqc, ones, maxc)
+    divisor = torch.where(eqc, ones, crange)
+    rc, gc, bc = (maxc - r) / divisor, (maxc - g) / divisor, (maxc - b) / divisor
+    max_is_r = maxc == r
+    max_is_g = (maxc == g) & ~max_is_r
+    max_is_b = ~max_is_r & ~max_is_g
+    h = (bc - gc) * max_is_r + (2.0 + rc - bc) * max_is_g + (4.0 + gc - rc) * max_is_b
+    h = torch.fmod(h / 6.0 + 1.0, 1.0)
+    return torch.stack((h, s, maxc), dim=1)
+
+
+def _hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
+    h, s, v = hsv.unbind(dim=1)
+    h6 = h * 6
+    i = torch.floor(h6)
+    f = h6 - i
+    i = i.long().remainder(6)
+    sv = s * v
+    p = (v - sv).clamp(0.0, 1.0)
+    q = (v - sv * f).clamp(0.0, 1.0)
+    t = (sv * f + p).clamp(0.0, 1.0)
+    vpqt = torch.stack((v, p, q, t), dim=1)
+    select = torch.tensor([[0, 2, 1, 1, 3, 0], [3, 0, 0, 2, 1, 1], [1, 1, 3, 0, 0, 2]], device=hsv.device)
+    index = select[:, i].permute(1, 0, 2, 3)  # (B, 3, H, W)
+    return vpqt.gather(1, index)
+
+
+def adjust_hue(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Rotate the hue by ``factor`` (in turns, ``[-0.5, 0.5]``) through HSV; one channel: no-op."""
+    if x.shape[1] != 3:
+        return x
+    hsv = _rgb_to_hsv(x)
+    h = torch.remainder(hsv[:, 0] + factor.view(-1, 1, 1), 1.0)
+    return _hsv_to_rgb(torch.stack((h, hsv[:, 1], hsv[:, 2]), dim=1))
+
+
+_JITTER_FNS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+
+
+class RandomColorJitter(_ParamOp):
+    """torchvision's ``RandomApply([ColorJitter(b, c, s, h)], p)`` with per-sample parameters.
+
+    Each sample draws whether it is jittered (probability ``p``), a brightness, contrast and
+    saturation factor uniform in ``[max(0, 1 - v), 1 + v]``, a hue shift uniform in
+    ``[-hue, hue]`` and, with ``random_order`` (torchvision's behaviour), its own order of
+    the four adjustments. The adjustments follow torchvision's definitions on [0, 1] images;
+    other value ranges are mapped to [0, 1] and back (``value_range``), so results stay in
+    range. Per order slot, each adjustment runs once on the subset of samples that have it in
+    that slot: the work is that of four whole-batch adjustments, with no loop over samples.
+
+    Params: ``apply`` (bool), ``brightness``, ``contrast``, ``saturation``, ``hue`` (float)
+    and ``order`` (int64, ``(B, 4)``; a permutation of 0..3 = brightness, contrast,
+    saturation, hue).
+    """
+
+    def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, p=0.8, random_order=True,
+                 value_range=(0.0, 1.0)):
+        self.brightness = brightness
+        self.contrast = contrast
+        self.saturation = saturation
+        self.hue = hue
+        self.p = p
+        self.random_order = random_order
+        self.value_range = tuple(float(v) for v in value_range)
+
+    def sample_params(self, x, generator):
+        n, device = x.shape[0], x.device
+        u = torch.rand(n, 5, generator=generator, device=device)
+
+        def factor(col, v):
+            return max(0.0, 1 - v) + (1 + v - max(0.0, 1 - v)) * u[:, col]
+
+        params = {
+            "apply": u[:, 0] < self.p,
+            "brightness": factor(1, self.brightness),
+            "contrast": factor(2, self.contrast),
+            "saturation": factor(3, self.saturation),
+            "hue": -self.hue + 2 * self.hue * u[:, 4],
+        }
+        if self.random_order:
+            params["order"] = torch.rand(n, 4, generator=generator, device=device).argsort(dim=1)
+        else:
+            params["order"] = torch.arange(4, device=device).expand(n, 4)
+        return params
+
+    def _active(self) -> tuple[bool, ...]:
+        return (self.brightness > 0, self.contrast > 0, self.saturation > 0, self.hue > 0)
+
+    def apply(self, x, params):
+        lo, hi = self.value_range
+        rescale = (lo, hi) != (0.0, 1.0)
+        out = (x - lo) / (hi - lo) if rescale else x
+        apply = params["apply"].to(x.device)
+        order = params["order"].to(x.device)
+        factors = [params[k].to(x.device, x.dtype) for k in ("brightness", "contrast", "saturation", "hue")]
+        active = self._active()
+        for slot in range(4):
+            for j, fn in enumerate(_JITTER_FNS):
+                if not active[j] or (j >= 2 and x.shape[1] != 3):
+                    continue
+                idx = (apply & (order[:, slot] == j)).nonzero().squeeze(1)
+                if idx.numel() == 0:
+                    continue
+                out = out.index_copy(0, idx, fn(out.index_select(0, idx), factors[j].index_select(0, idx)))
+        return out * (hi - lo) + lo if rescale else out
+
+    def __repr__(self) -> str:
+        return (
+            f"RandomColorJitter(brightness={self.brightness}, contrast={self.contrast}, "
+            f"saturation={self.saturation}, hue={self.hue}, p={self.p})"
+        )
+
+
+class RandomGreyscale(_ParamOp):
+    """torchvision's ``RandomGrayscale(p)`` per sample: luma copied to the 3 channels.
+
+    Params: ``apply`` (bool, ``(B,)``). Images with other than 3 channels pass unchanged.
+    """
+
+    def __init__(self, p=0.2):
+        self.p = p
+
+    def sample_params(self, x, generator):
+        return {"apply": torch.rand(x.shape[0], generator=generator, device=x.device) < self.p}
+
+    def apply(self, x, params):
+        if x.shape[1] != 3:
+            return x
+        return torch.where(params["apply"].to(x.device).view(-1, 1, 1, 1), rgb_to_grey(x).expand_as(x), x)
+
+    def __repr__(self) -> str:
+        return f"RandomGreyscale(p={self.p})"
+
+
+class RandomGaussianBlur(_ParamOp):
+    """torchvision's ``RandomApply([GaussianBlur(kernel_size, sigma)], p)`` per sample.
+
+    Each sample draws whether it is blurred and its ``sigma`` uniform in ``sigma``. The blur
+    is separable with reflect padding, as torchvision's; the blurred subset runs as two
+    grouped convolutions (one kernel per sample and channel, ``groups = n * C``).
+
+    Params: ``apply`` (bool) and ``sigma`` (float), each ``(B,)``.
+    """
+
+    def __init__(self, kernel_size=23, sigma=(0.1, 2.0), p=0.5):
+        if kernel_size % 2 != 1 or kernel_size < 1:
+            raise ValueError(f"kernel_size must be odd and positive; got {kernel_size}.")
+        self.kernel_size = kernel_size
+        self.sigma = tuple(sigma)
+        self.p = p
+
+    def sample_params(self, x, generator):
+        u = torch.rand(x.shape[0], 2, generator=generator, device=x.device)
+        return {"apply": u[:, 0] < self.p, "sigma": self.sigma[0] + (self.sigma[1] - self.sigma[0]) * u[:, 1]}
+
+    def apply(self, x, params):
+        idx = params["apply"].to(x.device).nonzero().squeeze(1)
+        if idx.numel() == 0:
+            return x
+        sub = x.index_select(0, idx)
+        n, c, h, w = sub.shape
+        # Reflect padding needs half < side: small images get the largest kernel that fits.
+        k = min(self.kernel_size, 2 * (min(h, w) - 1) + 1)
+        half = k // 2
+        pos = torch.linspace(-half, half, k, device=x.device, dtype=torch.float32)
+        sigma = params["sigma"].to(x.device, torch.float32).index_select(0, idx)
+        kernel = torch.softmax(-0.5 * (pos[None] / sigma[:, None]) ** 2, dim=1)  # (n, k), sums to 1
+        kernel = kernel.repeat_interleave(c, dim=0).to(x.dtype)  # (n*c, k)
+        flat = F.pad(sub.reshape(1, n * c, h, w), (half, half, half, half), mode="reflect")
+        flat = F.conv2d(flat, kernel.view(n * c, 1, 1, k), groups=n * c)
+        flat = F.conv2d(flat, kernel.view(n * c, 1, k, 1), groups=n * c)
+        return x.index_copy(0, idx, flat.reshape(n, c, h, w))
+
+    def __repr__(self) -> str:
+        return f"RandomGaussianBlur(kernel_size={self.kernel_size}, sigma={self.sigma}, p={self.p})"

@@ -8,7 +8,20 @@ from collections.abc import Callable
 import torch
 
 from .._data import InputLayout
-from .ops import ColorJitter, Compose, FeatureMask, GaussianNoise, RandomGrayscale, RandomResizedCropAffine
+from .ops import (
+    Clamp,
+    Compose,
+    FeatureMask,
+    GaussianNoise,
+    RandomColorJitter,
+    RandomGaussianBlur,
+    RandomGreyscale,
+    RandomResizedCrop,
+    RandomResizedCropAffine,
+)
+
+#: Names accepted by the estimators' ``augment`` parameter.
+PRESETS = ("auto", "cc", "simclr", "light", "grey", "tabular")
 
 Augmenter = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -33,15 +46,65 @@ def grey_preset(value_range: tuple[float, float] = (0.0, 1.0)) -> Compose:
     )
 
 
-def rgb_preset() -> Compose:
-    """Colour images: crop (scale 0.2-1, as PICA/GCC at native size), flip, jitter, grayscale."""
+def _blur_kernel(image_size: int) -> int:
+    """An odd kernel of about 10% of the image side (CC/SimCLR: 23 px at 224 px)."""
+    k = max(3, int(round(0.1 * image_size)))
+    return k if k % 2 == 1 else k + 1
+
+
+def cc_preset(
+    image_size: int | None = None,
+    s: float = 0.5,
+    scale: tuple[float, float] = (0.2, 1.0),
+    blur: bool = False,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    size=None,
+) -> Compose:
+    """Contrastive Clustering's augmentation (ALGORITHMS.md section 2) with strength ``s``.
+
+    Random resized crop (area ``scale``, ratio 3/4-4/3) back to ``size`` (default: the input
+    size), horizontal flip (p = 0.5), colour jitter ``(0.8 s, 0.8 s, 0.8 s, 0.2 s)`` applied
+    with p = 0.8 in a random order per sample, random greyscale (p = 0.2) and, with ``blur``,
+    Gaussian blur (p = 0.5, sigma in [0.1, 2], kernel about 10% of ``image_size``). CC uses
+    s = 0.5 for CIFAR-10/100 and Tiny-ImageNet, s = 1 elsewhere, scale (0.08, 1) at 224 px;
+    the default crop scale (0.2, 1) is PICA's/GCC's at native resolution. Every parameter
+    is drawn per sample; results stay in ``value_range``.
+    """
+    ops = [
+        RandomResizedCrop(size=size, scale=scale, flip_p=0.5),
+        RandomColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s, p=0.8, value_range=value_range),
+        RandomGreyscale(0.2),
+    ]
+    if blur:
+        ops.append(RandomGaussianBlur(_blur_kernel(image_size or 224), sigma=(0.1, 2.0), p=0.5))
+    return Compose([*ops, Clamp(value_range)])
+
+
+def simclr_preset(image_size: int | None = None, value_range=(0.0, 1.0), size=None) -> Compose:
+    """SimCLR's ImageNet recipe: CC's pipeline with s = 1, crop scale (0.08, 1) and blur."""
+    return cc_preset(image_size, s=1.0, scale=(0.08, 1.0), blur=True, value_range=value_range, size=size)
+
+
+def light_preset(value_range=(0.0, 1.0)) -> Compose:
+    """Mild: crop scale (0.5, 1), flip, colour jitter s = 0.25 with p = 0.8, no greyscale."""
+    s = 0.25
     return Compose(
         [
-            RandomResizedCropAffine(scale=(0.2, 1.0), flip_p=0.5),
-            ColorJitter(0.4, 0.4, 0.4, p=0.8),
-            RandomGrayscale(0.2),
+            RandomResizedCrop(scale=(0.5, 1.0), flip_p=0.5),
+            RandomColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s, p=0.8, value_range=value_range),
+            Clamp(value_range),
         ]
     )
+
+
+def rgb_preset(image_size: int = 32, value_range=(0.0, 1.0)) -> Compose:
+    """What ``augment="auto"`` uses for colour images: :func:`cc_preset` with CC's choices.
+
+    s = 0.5 and no blur up to 64 px (CIFAR, Tiny-ImageNet at native size); s = 1 above, with
+    blur from 128 px (CC blurs its 224 px ImageNet subsets).
+    """
+    small = image_size <= 64
+    return cc_preset(image_size, s=0.5 if small else 1.0, blur=image_size >= 128, value_range=value_range)
 
 
 class _OneArgument:
@@ -71,16 +134,40 @@ def resolve_augment(augment, layout: InputLayout, mean, std, value_range=(0.0, 1
 
     ``mean``/``std`` are the training statistics (per feature or per channel) used by the
     tabular preset; ``value_range`` is the (min, max) of the image values (``(0, 1)`` for
-    uint8 input), which image presets keep to. A user callable may take ``(x, generator)`` or just ``(x,)``; it receives a
-    float batch (images in [0, 1], shape (B, C, H, W); tabular (B, n_features)) on the
-    training device and must return a tensor of the same shape.
+    uint8 input), which image presets keep to.
+
+    Names: "auto" (tabular: "tabular"; grey images: "grey"; RGB: :func:`rgb_preset`, i.e.
+    CC's pipeline), "cc" (:func:`cc_preset`, s = 0.5, no blur), "simclr"
+    (:func:`simclr_preset`), "light" (:func:`light_preset`), "grey" (:func:`grey_preset`),
+    "tabular" (:func:`tabular_preset`). To tune a preset, pass it as a callable, e.g.
+    ``augment=cc_preset(s=1.0, blur=True, image_size=96)``.
+
+    A user callable may take ``(x, generator)`` or just ``(x,)``; it receives a float batch
+    (uint8 images scaled to [0, 1], shape (B, C, H, W); tabular (B, n_features)) on the
+    training device and must return a tensor of the same shape. Draw randomness from
+    ``generator`` (on ``x``'s device) to keep fits reproducible; lambdas cannot be pickled.
     """
     if augment is None:
         return None
     if callable(augment):
         return augment if _takes_generator(augment) else _OneArgument(augment)
-    if augment == "auto":
-        if not layout.is_image:
+    if not isinstance(augment, str) or augment not in PRESETS:
+        raise ValueError(f"Unknown augment {augment!r}; use one of {PRESETS}, None or a callable.")
+    value_range = tuple(float(v) for v in value_range)
+    if not layout.is_image:
+        if augment in ("auto", "tabular"):
             return tabular_preset(torch.as_tensor(mean), torch.as_tensor(std))
-        return rgb_preset() if layout.sample_shape[0] == 3 else grey_preset(value_range)
-    raise ValueError(f"Unknown augment {augment!r}.")  # pragma: no cover - parameter validation
+        raise ValueError(f"augment={augment!r} is an image preset but X is tabular; use 'tabular' or 'auto'.")
+    channels, height, width = layout.sample_shape
+    size = min(height, width)
+    if augment == "tabular":
+        raise ValueError("augment='tabular' needs tabular input; X holds images.")
+    if augment == "grey" or (augment == "auto" and channels != 3):
+        return grey_preset(value_range)
+    if augment == "auto":
+        return rgb_preset(size, value_range)
+    if augment == "cc":
+        return cc_preset(size, value_range=value_range)
+    if augment == "simclr":
+        return simclr_preset(size, value_range=value_range)
+    return light_preset(value_range)

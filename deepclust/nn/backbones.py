@@ -102,18 +102,48 @@ def infer_out_features(backbone: nn.Module, sample_shape: tuple[int, ...]) -> in
     return int(out[0].numel())
 
 
+#: Names accepted by the estimators' ``backbone`` parameter.
+BACKBONES = ("auto", "mlp", "cnn", "resnet18", "resnet34")
+
+#: RGB images at least this wide get a ResNet-18 from ``backbone="auto"``; smaller ones the CNN.
+AUTO_RESNET_MIN_SIZE = 16
+
+
+def resolve_backbone_name(spec: str, sample_shape: tuple[int, ...]) -> str:
+    """The concrete backbone ``"auto"`` stands for.
+
+    Tabular data: "mlp". Colour images (3 channels) of at least ``AUTO_RESNET_MIN_SIZE``
+    pixels a side: "resnet18" (CIFAR stem up to 64 px, ImageNet stem above). Grey or tiny
+    images (digits, MNIST, USPS): "cnn".
+    """
+    if spec != "auto":
+        return spec
+    if len(sample_shape) != 3:
+        return "mlp"
+    channels, height, width = sample_shape
+    return "resnet18" if channels == 3 and min(height, width) >= AUTO_RESNET_MIN_SIZE else "cnn"
+
+
 def build_backbone(spec, sample_shape: tuple[int, ...]) -> nn.Module:
-    """Instantiate the backbone named by ``spec`` ("auto", "mlp", "cnn") for ``sample_shape``."""
+    """Instantiate the backbone named by ``spec`` for ``sample_shape``.
+
+    ``spec`` is one of :data:`BACKBONES`; see :func:`resolve_backbone_name` for "auto".
+    "resnet18"/"resnet34" are torchvision's ResNets without the classifier (512-d output)
+    with a CIFAR stem (3x3 conv, no max-pool) for images of at most 64 px.
+    """
     is_image = len(sample_shape) == 3
-    if spec == "auto":
-        spec = "cnn" if is_image else "mlp"
+    spec = resolve_backbone_name(spec, sample_shape)
     if spec == "mlp":
         return MLPBackbone(int(torch.Size(sample_shape).numel()))
-    if spec == "cnn":
+    if spec in ("cnn", "resnet18", "resnet34"):
         if not is_image:
             raise ValueError(
-                "backbone='cnn' needs image input; X is tabular. Pass images, image_shape=(C, H, W) "
+                f"backbone={spec!r} needs image input; X is tabular. Pass images, image_shape=(C, H, W) "
                 "for flat image rows, or use backbone='mlp'."
             )
-        return SmallCNN(sample_shape[0], min(sample_shape[1:]))
+        if spec == "cnn":
+            return SmallCNN(sample_shape[0], min(sample_shape[1:]))
+        from .resnet import resnet
+
+        return resnet(int(spec[len("resnet"):]), tuple(sample_shape))
     raise ValueError(f"Unknown backbone {spec!r}.")
