@@ -310,8 +310,11 @@ class RandomResizedCrop(_ParamOp):
             ry = _resize_weights(params["top"], params["height"], out_h, in_h, self.antialias).to(x.dtype)
             rx = _resize_weights(params["left"], params["width"], out_w, in_w, self.antialias)
             rx = torch.where(flip[:, None, None], rx.flip(1), rx).to(x.dtype)
-            # (B, 1, out_h, in_h) @ (B, C, in_h, in_w) @ (B, 1, in_w, out_w)
-            return torch.matmul(torch.matmul(ry[:, None], x), rx.transpose(1, 2)[:, None])
+            # Two batched products: rows (B, out_h, in_h) @ (B, in_h, C*in_w), then columns.
+            n, c = x.shape[:2]
+            rows = torch.bmm(ry, x.transpose(1, 2).reshape(n, in_h, c * in_w))  # (B, out_h, C*in_w)
+            cols = torch.bmm(rows.view(n, out_h * c, in_w), rx.transpose(1, 2))  # (B, out_h*C, out_w)
+            return cols.view(n, out_h, c, out_w).transpose(1, 2).contiguous()
         return self._grid_sample(x, params, out_h, out_w, flip)
 
     @staticmethod
@@ -362,12 +365,13 @@ def rgb_to_grey(x: torch.Tensor) -> torch.Tensor:
 
 
 def _blend(x: torch.Tensor, other, factor: torch.Tensor) -> torch.Tensor:
-    return (factor * x + (1 - factor) * other).clamp(0, 1)
+    # factor * x + (1 - factor) * other, in one kernel.
+    return torch.lerp(other.expand_as(x), x, factor.expand_as(x)).clamp_(0, 1)
 
 
 def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """``(factor * x).clamp(0, 1)`` with a ``(B,)`` factor; images in [0, 1]."""
-    return (x * factor.view(-1, 1, 1, 1)).clamp(0, 1)
+    return (x * factor.view(-1, 1, 1, 1)).clamp_(0, 1)
 
 
 def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
