@@ -3,6 +3,7 @@
 from ._base import BaseDeepClusterer, DeviceWarning
 from . import metrics
 from ._drc import DRCClustering
+from ._scl import SCLClustering
 
-__all__ = ["BaseDeepClusterer", "DRCClustering", "DeviceWarning", "metrics"]
+__all__ = ["BaseDeepClusterer", "DRCClustering", "DeviceWarning", "metrics", "SCLClustering"]
 __version__ = "0.1.0"
