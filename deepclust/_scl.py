@@ -75,11 +75,12 @@ class SCLClustering(BaseDeepClusterer):
         reproducible. Lambdas cannot be pickled.
     max_epochs : int, default=100
         Number of passes over the data (``0`` keeps the network at its initialisation).
-    batch_size : int, default=256
+    batch_size : int, default=128
         Samples per optimisation step (at least 2). The data is split into
         ``ceil(n_samples / batch_size)`` batches of nearly equal size, so no sample is dropped.
-    lr : float, default=1e-3
-        Adam learning rate.
+    lr : float, default=3e-4
+        Adam learning rate (CC's value). With ``batch_size=128`` it clearly beat
+        ``batch_size=256, lr=1e-3`` on digits (ACC 0.93 vs 0.67, image path, seed 0).
     weight_decay : float, default=0.0
         Adam weight decay.
     device : {"auto", "cpu", "cuda", "cuda:<index>"} or torch.device, default="auto"
@@ -216,8 +217,8 @@ class SCLClustering(BaseDeepClusterer):
         backbone="auto",
         augment="auto",
         max_epochs=100,
-        batch_size=256,
-        lr=1e-3,
+        batch_size=128,
+        lr=3e-4,
         weight_decay=0.0,
         device="auto",
         random_state=None,
