@@ -29,8 +29,8 @@ class DRCClustering(BaseDeepClusterer):
     **What the paper fixes and what is ours.** The three terms and their roles, the single FC
     layer to the K-dim AF, and the sum ``L_AF + L_AP + lambda * L_CR`` are DRC's. The paper's
     temperatures, lambda, backbone, optimiser and schedule were not available; our choices
-    are cosine similarity for both contrasts, ``af_temperature=0.5`` and
-    ``ap_temperature=1.0`` (CC's instance and cluster values), the scale-free form of
+    are cosine similarity for both contrasts, ``af_temperature=1.0`` and
+    ``ap_temperature=1.0``, the scale-free form of
     ``L_CR`` (DRC's ``(1/N) sum_k (sum_i P_ik)^2`` rescaled so that lambda does not depend on
     the batch size) with ``balance_weight=1``, averaging both directions of each contrast,
     Adam, and our backbones (an MLP for tabular data, a small CNN for images).
@@ -82,8 +82,11 @@ class DRCClustering(BaseDeepClusterer):
         scaling). "auto" and True enable it on CUDA; it is never used on the CPU.
     callbacks : list of Callback or None, default=None
         Extra :class:`deepclust.training.callbacks.Callback` objects called during training.
-    af_temperature : float, default=0.5
-        Temperature of the assignment-feature contrast (ours: CC's instance value).
+    af_temperature : float, default=1.0
+        Temperature of the assignment-feature contrast (ours). CC's instance value 0.5 was
+        the starting point; on the K-dim logits 1.0 was better and much more stable across
+        seeds on digits (image path, 3 seeds: ACC 0.964/0.919/0.924 vs 0.870/0.769 for 0.5).
+        This was tuned on digits itself, so digits numbers are not a held-out test of it.
     ap_temperature : float, default=1.0
         Temperature of the assignment-probability contrast (ours: CC's cluster value).
     balance_weight : float, default=1.0
@@ -164,7 +167,7 @@ class DRCClustering(BaseDeepClusterer):
         image_shape=None,
         amp="auto",
         callbacks=None,
-        af_temperature=0.5,
+        af_temperature=1.0,
         ap_temperature=1.0,
         balance_weight=1.0,
     ):

@@ -3,8 +3,8 @@
 Established by the paper: contrast on the assignment features (the K-dim logits of one
 fully-connected layer), contrast on the assignment probabilities (columns of the softmax
 matrix), and a cluster-regularisation (balance) term; total ``L_AF + L_AP + lambda * L_CR``.
-Our choices (the paper's values were not found): cosine similarity, tau_AF = 0.5 and
-tau_AP = 1.0 (CC's values), the scale-free balance term with lambda = 1, symmetrised losses.
+Our choices (the paper's values were not found): cosine similarity, tau_AF = 1.0 and
+tau_AP = 1.0, the scale-free balance term with lambda = 1, symmetrised losses.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class DRCObjective(Objective):
     projection_dim = None
     cluster_head_hidden = None
 
-    def __init__(self, af_temperature: float = 0.5, ap_temperature: float = 1.0, balance_weight: float = 1.0):
+    def __init__(self, af_temperature: float = 1.0, ap_temperature: float = 1.0, balance_weight: float = 1.0):
         self.af_temperature = af_temperature
         self.ap_temperature = ap_temperature
         self.balance_weight = balance_weight
