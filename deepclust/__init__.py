@@ -3,7 +3,8 @@
 from ._base import BaseDeepClusterer, DeviceWarning
 from . import metrics
 from ._drc import DRCClustering
+from ._jcl import JCLClustering
 from ._scl import SCLClustering
 
-__all__ = ["BaseDeepClusterer", "DRCClustering", "DeviceWarning", "metrics", "SCLClustering"]
+__all__ = ["BaseDeepClusterer", "DRCClustering", "DeviceWarning", "metrics", "SCLClustering", "JCLClustering"]
 __version__ = "0.1.0"

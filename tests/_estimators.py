@@ -5,12 +5,13 @@ pickling, Pipeline/GridSearchCV and bad-input tests.
 """
 
 from deepclust import DRCClustering
-from deepclust import SCLClustering
+from deepclust import JCLClustering, SCLClustering
 
 FAST = dict(device="cpu", max_epochs=3, batch_size=32, random_state=0)
 
 ESTIMATOR_CLASSES = [DRCClustering]
 ESTIMATOR_CLASSES.append(SCLClustering)
+ESTIMATOR_CLASSES.append(JCLClustering)
 
 
 def fast(cls, **overrides):

@@ -1,0 +1,154 @@
+"""JCL-style joint distribution contrastive learning (Yan, Na, Yan, CRC 2023) as an objective.
+
+**The paper's** (ALGORITHMS.md §5.1, from the abstract only): latent class variables; the
+discrimination task is read as a maximum *average class-conditional likelihood*, so that
+negatives which share the anchor's semantics are pulled closer instead of pushed away; the
+resulting joint contrastive loss is *negative-wise*; training is end-to-end and online,
+learning representation and clustering together.
+
+**Ours** (ALGORITHMS.md §5.2): the cluster posterior ``q`` of a CC-style cluster head plays the
+latent class; the probability that two samples share a class is ``w_uv = q_u . q_v``; each
+anchor's likely same-class negatives join its positive in the numerator::
+
+    L_u = -log( [exp(s_u,u+) + sum_{v not in {u, u+}} w_uv exp(s_uv)] / sum_{v != u} exp(s_uv) )
+
+with ``s = cos / temperature`` over the 2N views. With ``w = 0`` this is exactly NT-Xent.
+Also ours: stop-gradient on ``w`` by default, CC's cluster contrast and entropy balance as
+the clustering term, a warm-up with ``w = 0`` followed by a linear ramp, optional sharpened
+weights ``w_uv = 1[argmax q_u = argmax q_v] max q_u max q_v``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..nn.losses import cluster_contrast, entropy_balance
+from .base import Objective
+
+
+def same_class_weights(q: torch.Tensor, sharpen: bool = False) -> torch.Tensor:
+    """``w_uv``: probability that samples u and v share a latent class, shape (M, M).
+
+    ``q @ q.T`` for soft weights; with ``sharpen``, ``1[argmax q_u = argmax q_v] *
+    max q_u * max q_v``. Values lie in [0, 1].
+    """
+    q = q.float()
+    if not sharpen:
+        return q @ q.T
+    confidence, label = q.max(dim=1)
+    return (label[:, None] == label[None, :]).float() * confidence[:, None] * confidence[None, :]
+
+
+def joint_contrastive_loss(
+    z_a: torch.Tensor,
+    z_b: torch.Tensor,
+    weights: torch.Tensor | None,
+    temperature: float,
+) -> torch.Tensor:
+    """The negative-wise joint contrastive loss over the 2N views (vectorised, no loop).
+
+    Parameters
+    ----------
+    z_a, z_b : Tensor of shape (N, D)
+        Embeddings of the two views (normalised here).
+    weights : Tensor of shape (2N, 2N) or None
+        ``w_uv`` in [0, 1] for the stacked views ``[a; b]``; the diagonal and the positive
+        pairs are ignored. None (or all zeros) gives NT-Xent exactly.
+    temperature : float
+
+    Returns
+    -------
+    Tensor
+        Mean of ``L_u`` over the 2N anchors; non-negative.
+    """
+    z = F.normalize(torch.cat([z_a, z_b]).float(), dim=1)
+    m = z.shape[0]
+    n = m // 2
+    sim = z @ z.T / temperature
+    eye = torch.eye(m, dtype=torch.bool, device=z.device)
+    positive = torch.cat([torch.arange(n, m), torch.arange(0, n)]).to(z.device)
+    is_positive = torch.zeros_like(eye)
+    is_positive[torch.arange(m, device=z.device), positive] = True
+    logits = sim.masked_fill(eye, float("-inf"))
+    log_denominator = torch.logsumexp(logits, dim=1)
+    # Numerator computed without log(w): w = 0 must contribute nothing, value and gradient.
+    shift = logits.max(dim=1, keepdim=True).values.detach()
+    coefficient = is_positive.float()
+    if weights is not None:
+        negatives = ~(eye | is_positive)
+        coefficient = coefficient + weights.float() * negatives
+    numerator = (coefficient * torch.exp(logits - shift)).sum(dim=1)
+    log_numerator = torch.log(numerator) + shift.squeeze(1)
+    return (log_denominator - log_numerator).mean()
+
+
+class JCLObjective(Objective):
+    """``L = L_JCL(w) + L_clu + balance_weight * L_bal`` (see the module docstring)."""
+
+    projection_dim = 128
+    cluster_head_hidden = 512
+
+    def __init__(
+        self,
+        temperature: float = 0.5,
+        cluster_temperature: float = 1.0,
+        balance_weight: float = 1.0,
+        warmup_fraction: float = 0.1,
+        ramp_fraction: float = 0.2,
+        weight_gradient: bool = False,
+        sharpen: bool = False,
+    ):
+        self.temperature = temperature
+        self.cluster_temperature = cluster_temperature
+        self.balance_weight = balance_weight
+        self.warmup_fraction = warmup_fraction
+        self.ramp_fraction = ramp_fraction
+        self.weight_gradient = weight_gradient
+        self.sharpen = sharpen
+
+    def weight_scale(self, epoch: int) -> float:
+        """0 during the warm-up, then a linear ramp to 1 over the ramp epochs."""
+        warmup = math.ceil(self.warmup_fraction * self.max_epochs)
+        ramp = math.ceil(self.ramp_fraction * self.max_epochs)
+        if epoch < warmup:
+            return 0.0
+        if ramp == 0:
+            return 1.0
+        return min(1.0, (epoch - warmup + 1) / ramp)
+
+    def setup(self, n_samples, n_clusters, device, max_epochs):
+        super().setup(n_samples, n_clusters, device, max_epochs)
+        self.on_epoch_begin(0)
+
+    def on_epoch_begin(self, epoch):
+        self._scale = self.weight_scale(epoch)
+        self._same_sum = torch.zeros((), device=self.device)
+        self._same_count = torch.zeros((), device=self.device)
+
+    def __call__(self, out_a, out_b, index, epoch):
+        p_a, p_b = out_a.logits.softmax(dim=1), out_b.logits.softmax(dim=1)
+        weights = None
+        if self._scale > 0:
+            q = torch.cat([p_a, p_b])
+            w = same_class_weights(q if self.weight_gradient else q.detach(), self.sharpen)
+            weights = self._scale * w
+            with torch.no_grad():
+                label = q.argmax(dim=1)
+                same = label[:, None] == label[None, :]
+                same.fill_diagonal_(False)
+                self._same_sum += (w.detach() * same).sum()
+                self._same_count += same.sum()
+        joint = joint_contrastive_loss(out_a.embedding, out_b.embedding, weights, self.temperature)
+        cluster = cluster_contrast(p_a, p_b, self.cluster_temperature)
+        balance = self.balance_weight * (entropy_balance(p_a) + entropy_balance(p_b))
+        return {"loss": joint + cluster + balance, "joint": joint, "cluster": cluster, "balance": balance}
+
+    def on_epoch_end(self, epoch):
+        count = float(self._same_count)
+        return {
+            "weight_scale": float(self._scale),
+            "same_cluster_weight": float(self._same_sum) / count if count else 0.0,
+        }

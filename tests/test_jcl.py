@@ -1,0 +1,144 @@
+"""JCL's negative-wise joint contrastive loss and objective, against hand-written references."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deepclust import JCLClustering
+from deepclust.nn.model import ModelOutput
+from deepclust.objectives.jcl import JCLObjective, joint_contrastive_loss, same_class_weights
+
+
+def reference_nt_xent(z_a, z_b, tau):
+    """NT-Xent written out anchor by anchor (deliberately not vectorised)."""
+    z = torch.cat([F.normalize(z_a, dim=1), F.normalize(z_b, dim=1)]).double()
+    n = z_a.shape[0]
+    losses = []
+    for u in range(2 * n):
+        pos = (u + n) % (2 * n)
+        sims = [math.exp(float(z[u] @ z[v]) / tau) for v in range(2 * n) if v != u]
+        losses.append(-math.log(math.exp(float(z[u] @ z[pos]) / tau) / sum(sims)))
+    return sum(losses) / len(losses)
+
+
+def test_zero_weights_give_exactly_nt_xent():
+    g = torch.Generator().manual_seed(0)
+    z_a, z_b = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    expected = reference_nt_xent(z_a, z_b, 0.5)
+    assert joint_contrastive_loss(z_a, z_b, None, 0.5).item() == pytest.approx(expected, rel=1e-5)
+    zeros = torch.zeros(12, 12)
+    assert joint_contrastive_loss(z_a, z_b, zeros, 0.5).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_hand_computed_weighted_case():
+    # Two samples, orthogonal views: every similarity is known.
+    z_a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    z_b = z_a.clone()
+    w = torch.full((4, 4), 0.5)
+    tau = 1.0
+    # anchor 0: positive is view b of sample 0 (sim 1), negatives are 1 and 3 (sim 0 each).
+    # numerator = e + 0.5 + 0.5, denominator = e + 1 + 1 (same for every anchor by symmetry)
+    expected = -math.log((math.e + 1.0) / (math.e + 2.0))
+    assert joint_contrastive_loss(z_a, z_b, w, tau).item() == pytest.approx(expected, rel=1e-6)
+    # all negatives fully weighted: numerator == denominator, loss 0 (its minimum)
+    assert joint_contrastive_loss(z_a, z_b, torch.ones(4, 4), tau).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_raising_weight_of_same_class_negative_lowers_loss():
+    g = torch.Generator().manual_seed(1)
+    z_a, z_b = torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g)
+    w = torch.zeros(8, 8)
+    base = joint_contrastive_loss(z_a, z_b, w, 0.5).item()
+    w[0, 1] = w[1, 0] = 0.9  # samples 0 and 1 (view a) probably share a class
+    assert joint_contrastive_loss(z_a, z_b, w, 0.5).item() < base
+
+
+def test_same_class_weights():
+    q = torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    w = same_class_weights(q)
+    np.testing.assert_allclose(w.numpy(), [[1, 0.5, 0], [0.5, 0.5, 0.5], [0, 0.5, 1]])
+    sharp = same_class_weights(torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]]), sharpen=True)
+    np.testing.assert_allclose(sharp.numpy(), [[0.81, 0.72, 0], [0.72, 0.64, 0], [0, 0, 0.49]], rtol=1e-6)
+
+
+def test_gradients_finite_at_large_magnitudes():
+    # AMP-like magnitudes: huge embeddings, tiny temperature, near-one-hot posteriors.
+    g = torch.Generator().manual_seed(2)
+    z_a = (1e4 * torch.randn(8, 16, generator=g)).requires_grad_()
+    z_b = (1e4 * torch.randn(8, 16, generator=g)).requires_grad_()
+    logits = (1e3 * torch.randn(16, 5, generator=g)).requires_grad_()
+    w = same_class_weights(logits.softmax(dim=1))
+    loss = joint_contrastive_loss(z_a, z_b, w, 0.05)
+    loss.backward()
+    assert torch.isfinite(loss)
+    for t in (z_a, z_b, logits):
+        assert torch.isfinite(t.grad).all()
+    half = joint_contrastive_loss(z_a.detach().bfloat16(), z_b.detach().bfloat16(), w.detach().bfloat16(), 0.05)
+    assert torch.isfinite(half)
+
+
+def test_loss_has_no_python_loop_over_anchors():
+    import inspect
+
+    source = inspect.getsource(joint_contrastive_loss)
+    assert "for " not in source.split('"""')[-1]
+
+
+def _outputs(n=6, k=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        ModelOutput(torch.randn(n, 4, generator=g), F.normalize(torch.randn(n, 4, generator=g), dim=1), torch.randn(n, k, generator=g))
+        for _ in range(2)
+    ]
+
+
+def test_warmup_and_ramp_schedule():
+    obj = JCLObjective(warmup_fraction=0.2, ramp_fraction=0.3)
+    obj.setup(10, 3, torch.device("cpu"), max_epochs=10)
+    assert [obj.weight_scale(e) for e in range(10)] == pytest.approx([0, 0, 1 / 3, 2 / 3, 1, 1, 1, 1, 1, 1])
+    immediate = JCLObjective(warmup_fraction=0.0, ramp_fraction=0.0)
+    immediate.setup(10, 3, torch.device("cpu"), max_epochs=5)
+    assert immediate.weight_scale(0) == 1.0
+
+
+def test_objective_equals_cc_during_warmup_and_diagnostics():
+    out_a, out_b = _outputs()
+    obj = JCLObjective(warmup_fraction=0.5)
+    obj.setup(6, 3, torch.device("cpu"), max_epochs=4)
+    obj.on_epoch_begin(0)
+    terms = obj(out_a, out_b, torch.arange(6), 0)
+    assert terms["joint"].item() == pytest.approx(reference_nt_xent(out_a.embedding, out_b.embedding, 0.5), rel=1e-5)
+    assert obj.on_epoch_end(0) == {"weight_scale": 0.0, "same_cluster_weight": 0.0}
+    obj.on_epoch_begin(3)
+    weighted = obj(out_a, out_b, torch.arange(6), 3)
+    assert weighted["joint"].item() < terms["joint"].item()
+    diag = obj.on_epoch_end(3)
+    assert diag["weight_scale"] == 1.0 and 0.0 < diag["same_cluster_weight"] <= 1.0
+
+
+@pytest.mark.parametrize("weight_gradient", [False, True])
+def test_weight_gradient_switch(weight_gradient):
+    out_a, out_b = _outputs()
+    logits = out_a.logits.clone().requires_grad_()
+    out_a = ModelOutput(out_a.features, out_a.embedding.clone().requires_grad_(), logits)
+    obj = JCLObjective(warmup_fraction=0.0, ramp_fraction=0.0, weight_gradient=weight_gradient)
+    obj.setup(6, 3, torch.device("cpu"), max_epochs=2)
+    obj.on_epoch_begin(0)
+    grad = torch.autograd.grad(obj(out_a, out_b, torch.arange(6), 0)["joint"], logits, allow_unused=True)[0]
+    assert (grad is not None and grad.abs().sum() > 0) == weight_gradient
+
+
+@pytest.mark.parametrize("sharpen", [False, True])
+def test_fit_tabular_and_images(sharpen):
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import adjusted_rand_score
+
+    X, y = make_blobs(150, centers=3, random_state=0)
+    model = JCLClustering(n_clusters=3, max_epochs=20, batch_size=32, device="cpu", random_state=0, sharpen=sharpen).fit(X)
+    assert adjusted_rand_score(y, model.labels_) > 0.6
+    assert model.history_[-1]["weight_scale"] == 1.0
+    images = np.random.default_rng(0).integers(0, 256, size=(40, 8, 8), dtype=np.uint8)
+    JCLClustering(n_clusters=2, max_epochs=2, batch_size=16, device="cpu", random_state=0).fit(images)
