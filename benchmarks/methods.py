@@ -1,0 +1,247 @@
+"""Registry of clustering methods for the benchmark.
+
+Each entry is ``fn(ds, fit_index, test_index, seed, max_epochs, device, preset) -> Result``:
+fit on ``ds.X[fit_index]`` (all of ``ds.X`` under the literature protocol), return the
+labels of the fitted samples and, where the method can assign unseen samples, the labels
+of ``ds.X[test_index]`` (the held-back split). ``seconds`` is the wall time of fitting and
+labelling the fitted samples (not the held-back prediction, not data loading).
+
+Methods:
+
+* ``drc``, ``scl``, ``jcl``: the deepclust estimators with their defaults (``n_clusters``,
+  ``random_state`` and ``device`` set; ``max_epochs`` only when ``--max-epochs`` is given).
+  Imported lazily: a method whose class is missing is reported as unavailable.
+* ``kmeans``: ``sklearn.cluster.KMeans(n_init=10)`` on raw pixels scaled to [0, 1].
+* ``tsne_kmeans``: sklearn t-SNE (2-D, PCA init) on raw pixels, then KMeans. Cannot assign
+  unseen samples.
+* ``umap_kmeans``: umap-learn (10-D, ``n_neighbors=20``, ``min_dist=0``, N2D's settings) on
+  raw pixels, then KMeans; unseen samples via ``UMAP.transform``.
+* ``dec``, ``idec``: ClustPy's DEC / IDEC (feed-forward autoencoder 500-500-2000-10,
+  ClustPy's defaults: 100 pre-training + 150 clustering epochs; ``--max-epochs E`` sets both
+  to E). The reported labels are DEC's own assignments (``dec_labels_``), not ClustPy's
+  k-means re-clustering of the final embedding (``labels_``).
+* ``n2d``: ClustPy's N2D with UMAP as the manifold learner, as in the N2D paper
+  (autoencoder, then UMAP to K dims, then a GMM).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class Unavailable(RuntimeError):
+    """The method cannot run here (a package is missing); the reason is the message."""
+
+
+@dataclass
+class Result:
+    labels_fit: np.ndarray
+    labels_test: np.ndarray | None
+    seconds: float
+    epochs: str
+    device: str
+    config: str
+
+
+# --------------------------------------------------------------------------- deep estimators
+DEEP = {"drc": "DRCClustering", "scl": "SCLClustering", "jcl": "JCLClustering"}
+
+#: Named settings for the deepclust estimators. "default" is the estimator's defaults.
+PRESETS = {
+    "default": {},
+    # CIFAR-10 GPU protocol: ResNet-18 with the CIFAR stem, CC augmentations, batch 256.
+    "cifar-gpu": {"backbone": "resnet18", "augment": "cc", "batch_size": 256, "lr": 3e-4},
+    # The same recipe shrunk for a CPU: the small CNN, CC augmentations, batch 256.
+    "cifar-cpu-reduced": {"backbone": "cnn", "augment": "cc", "batch_size": 256, "lr": 3e-4},
+}
+
+
+def deep_class(name: str):
+    import deepclust
+
+    cls_name = DEEP[name]
+    cls = getattr(deepclust, cls_name, None)
+    if cls is None:
+        raise Unavailable(f"deepclust.{cls_name} is not available in this checkout")
+    return cls
+
+
+def _deep(name):
+    def run(ds, fit_index, test_index, seed, max_epochs, device, preset):
+        cls = deep_class(name)
+        params = dict(PRESETS[preset])
+        params.update(n_clusters=ds.n_clusters, random_state=seed, device=device)
+        if ds.image_shape is not None:
+            params["image_shape"] = ds.image_shape
+        if max_epochs is not None:
+            params["max_epochs"] = int(max_epochs)
+        est = cls(**params)
+        X_fit = ds.X[fit_index]
+        t0 = time.perf_counter()
+        labels = est.fit(X_fit).labels_
+        seconds = time.perf_counter() - t0
+        labels_test = est.predict(ds.X[test_index]) if test_index is not None and len(test_index) else None
+        cfg = {k: v for k, v in est.get_params().items() if k in ("backbone", "augment", "batch_size", "lr", "max_epochs")}
+        config = f"{preset}: " + " ".join(f"{k}={v}" for k, v in cfg.items())
+        return Result(labels, labels_test, seconds, str(est.n_iter_), str(est.device_), config)
+
+    return run
+
+
+# --------------------------------------------------------------------------- baselines
+def _kmeans(ds, fit_index, test_index, seed, max_epochs, device, preset):
+    from sklearn.cluster import KMeans
+
+    X = ds.flat01(fit_index)
+    t0 = time.perf_counter()
+    km = KMeans(ds.n_clusters, n_init=10, random_state=seed).fit(X)
+    seconds = time.perf_counter() - t0
+    test = km.predict(ds.flat01(test_index)) if test_index is not None and len(test_index) else None
+    return Result(km.labels_, test, seconds, "", "cpu", "KMeans(n_init=10) on raw pixels in [0,1]")
+
+
+def _tsne_kmeans(ds, fit_index, test_index, seed, max_epochs, device, preset):
+    from sklearn.cluster import KMeans
+    from sklearn.manifold import TSNE
+
+    X = ds.flat01(fit_index)
+    t0 = time.perf_counter()
+    emb = TSNE(n_components=2, init="pca", random_state=seed).fit_transform(X)
+    labels = KMeans(ds.n_clusters, n_init=10, random_state=seed).fit_predict(emb)
+    seconds = time.perf_counter() - t0
+    return Result(labels, None, seconds, "", "cpu", "TSNE(2, init=pca) + KMeans(n_init=10); cannot predict unseen data")
+
+
+def _umap_kmeans(ds, fit_index, test_index, seed, max_epochs, device, preset):
+    try:
+        import umap
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise Unavailable(f"umap-learn is not installed ({exc})") from None
+    from sklearn.cluster import KMeans
+
+    X = ds.flat01(fit_index)
+    t0 = time.perf_counter()
+    reducer = umap.UMAP(n_components=ds.n_clusters, n_neighbors=20, min_dist=0.0, random_state=seed)
+    emb = reducer.fit_transform(X)
+    km = KMeans(ds.n_clusters, n_init=10, random_state=seed).fit(emb)
+    seconds = time.perf_counter() - t0
+    test = None
+    if test_index is not None and len(test_index):
+        test = km.predict(reducer.transform(ds.flat01(test_index)))
+    return Result(km.labels_, test, seconds, "", "cpu", "UMAP(K dims, n_neighbors=20, min_dist=0) + KMeans(n_init=10)")
+
+
+def _import_clustpy():
+    """Import clustpy.deep; torchvision (imported by clustpy.data) is made importable first.
+
+    The PyPI torchvision wheel next to a CPU-only torch fails on import; deepclust's
+    ``import_torchvision`` works around it (ClustPy's DEC/IDEC/N2D do not use torchvision).
+    """
+    try:
+        from deepclust.nn.resnet import import_torchvision
+
+        import_torchvision()
+    except Exception:
+        pass
+    try:
+        import clustpy.deep
+    except ImportError as exc:
+        raise Unavailable(f"clustpy is not installed ({exc})") from None
+    return clustpy.deep
+
+
+def _clustpy_device(device):
+    import torch
+
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _clustpy_dec(kind):
+    def run(ds, fit_index, test_index, seed, max_epochs, device, preset):
+        cp = _import_clustpy()
+        cls = cp.DEC if kind == "dec" else cp.IDEC
+        kw = {}
+        if max_epochs is not None:
+            kw = {"pretrain_epochs": int(max_epochs), "clustering_epochs": int(max_epochs)}
+        dev = _clustpy_device(device)
+        model = cls(n_clusters=ds.n_clusters, random_state=seed, device=dev, **kw)
+        X = ds.flat01(fit_index)
+        t0 = time.perf_counter()
+        model.fit(X)
+        seconds = time.perf_counter() - t0
+        test = None
+        if test_index is not None and len(test_index):
+            test = model.predict(ds.flat01(test_index), cluster_centers=model.dec_cluster_centers_)
+        epochs = f"{model.pretrain_epochs}+{model.clustering_epochs}"
+        config = f"ClustPy {cls.__name__} defaults (AE 500-500-2000-10, batch 256); labels = {kind.upper()} assignments"
+        return Result(np.asarray(model.dec_labels_), test, seconds, epochs, str(dev), config)
+
+    return run
+
+
+def _clustpy_n2d(ds, fit_index, test_index, seed, max_epochs, device, preset):
+    N2D = _import_clustpy().N2D
+    try:
+        import umap
+    except ImportError as exc:  # pragma: no cover
+        raise Unavailable(f"umap-learn is not installed ({exc})") from None
+    kw = {"pretrain_epochs": int(max_epochs)} if max_epochs is not None else {}
+    dev = _clustpy_device(device)
+    model = N2D(
+        n_clusters=ds.n_clusters,
+        manifold_class=umap.UMAP,
+        manifold_params={"n_components": ds.n_clusters, "n_neighbors": 20, "min_dist": 0.0, "random_state": seed},
+        random_state=seed,
+        device=dev,
+        **kw,
+    )
+    X = ds.flat01(fit_index)
+    t0 = time.perf_counter()
+    model.fit(X)
+    seconds = time.perf_counter() - t0
+    test = model.predict(ds.flat01(test_index)) if test_index is not None and len(test_index) else None
+    return Result(np.asarray(model.labels_), test, seconds, str(model.pretrain_epochs), str(dev),
+                  "ClustPy N2D: AE pre-training, UMAP(K dims, n_neighbors=20, min_dist=0), GMM")
+
+
+METHODS = {
+    "drc": _deep("drc"),
+    "scl": _deep("scl"),
+    "jcl": _deep("jcl"),
+    "kmeans": _kmeans,
+    "tsne_kmeans": _tsne_kmeans,
+    "umap_kmeans": _umap_kmeans,
+    "dec": _clustpy_dec("dec"),
+    "idec": _clustpy_dec("idec"),
+    "n2d": _clustpy_n2d,
+}
+
+DEEP_METHODS = ("drc", "scl", "jcl")
+BASELINES = ("kmeans", "tsne_kmeans", "umap_kmeans", "dec", "idec", "n2d")
+
+
+def availability() -> dict[str, str]:
+    """``{method: "ok" or the reason it cannot run}`` without running anything."""
+    out = {}
+    for name in METHODS:
+        try:
+            if name in DEEP:
+                deep_class(name)
+            elif name in ("umap_kmeans",):
+                import umap  # noqa: F401
+            elif name in ("dec", "idec"):
+                _import_clustpy()
+            elif name == "n2d":
+                _import_clustpy()
+                import umap  # noqa: F401
+            out[name] = "ok"
+        except Unavailable as exc:
+            out[name] = str(exc)
+        except Exception as exc:  # an import error inside a half-written module, for instance
+            out[name] = f"{type(exc).__name__}: {exc}"
+    return out
