@@ -1,6 +1,7 @@
 """deepclust: deep contrastive clustering as scikit-learn estimators."""
 
 from ._base import BaseDeepClusterer, DeviceWarning
+from ._base import ClusterCollapseWarning  # noqa: F401 (public: raised by fit)
 from . import metrics
 from ._drc import DRCClustering
 from ._jcl import JCLClustering

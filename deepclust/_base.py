@@ -28,6 +28,10 @@ class DeviceWarning(UserWarning):
     """A model fitted on one device is loaded where that device is not available."""
 
 
+class ClusterCollapseWarning(UserWarning):
+    """The fitted model assigns the training data to fewer than ``n_clusters`` clusters."""
+
+
 _INFERENCE_BATCH = 1024
 
 
@@ -158,6 +162,15 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             objective.setup(n_samples, self.n_clusters, device, start + self.max_epochs)
             try:
                 trainer.fit(store, start, start + self.max_epochs)
+            except KeyboardInterrupt:
+                # Like skorch: keep a usable estimator at the last completed epoch.
+                trainer.restore_last_epoch()
+                warnings.warn(
+                    f"fit was interrupted (KeyboardInterrupt); the model is left at the end of epoch "
+                    f"{len(trainer.history) - 1} with its history up to there.",
+                    UserWarning,
+                    stacklevel=2,
+                )
             finally:
                 objective.teardown()
                 del store
@@ -168,6 +181,17 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self.n_iter_ = len(self.history_)
         self._n_features_out = module.feature_dim
         self.labels_ = self._forward_labels(X_model)
+        n_used = len(np.unique(self.labels_))
+        if self.history_:  # eval-mode count of the final labels_ (n_clusters_used: training views)
+            self.history_[-1]["n_clusters_labels"] = n_used
+        if n_used < self.n_clusters:
+            warnings.warn(
+                f"Cluster collapse: the training data is assigned to {n_used} of n_clusters={self.n_clusters} "
+                "clusters (see history_[i]['n_clusters_used'] per epoch). Train longer, use fewer clusters or "
+                "check the data for duplicates and constant features.",
+                ClusterCollapseWarning,
+                stacklevel=2,
+            )
         return self
 
     def _build_module(self, layout: InputLayout, objective: Objective, mean, std) -> ClusterNet:

@@ -60,5 +60,12 @@ class Objective:
         """Diagnostics to add to the epoch's history entry."""
         return {}
 
+    def state_dict(self) -> dict:
+        """Per-fit state to checkpoint (tensors and plain Python values only); none by default."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (called after :meth:`setup`)."""
+
     def teardown(self) -> None:
         """Free per-fit state (memory banks) at the end of ``fit``."""

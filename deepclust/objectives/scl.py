@@ -245,6 +245,16 @@ class SCLObjective(Objective):
         self.active = False
         self.agreement_mean = 0.0
 
+    _STATE = ("bank", "bank_labels", "seen", "consistent", "consensus_labels", "prototypes", "valid", "previous_prototypes", "active", "agreement_mean")
+
+    def state_dict(self):
+        return {name: getattr(self, name) for name in self._STATE}
+
+    def load_state_dict(self, state):
+        for name in self._STATE:
+            value = state[name]
+            setattr(self, name, value.to(self.device) if isinstance(value, torch.Tensor) else value)
+
     def teardown(self):
         for name in ("bank", "bank_labels", "seen", "consistent", "consensus_labels", "prototypes", "valid", "previous_prototypes"):
             if hasattr(self, name):

@@ -1,18 +1,43 @@
-"""The one training loop shared by every estimator (pure torch, no scikit-learn)."""
+"""The one training loop shared by every estimator (pure torch, no scikit-learn).
+
+Reliability (see :class:`Trainer`): non-finite losses/gradients are detected per step, CUDA
+out-of-memory errors shrink the batch, the module is snapshotted at the end of every epoch
+so that an interrupted or diverged fit can be rolled back, and the complete training state
+can be saved and restored (:meth:`Trainer.state_dict`, used by
+:class:`~deepclust.training.callbacks.Checkpoint`).
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..objectives.base import Objective
 from .callbacks import Callback
+from .checkpoint import CheckpointError
 from .data import TensorStore
+
+_OOM_ERRORS = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError})
+
+
+class NonFiniteWarning(UserWarning):
+    """A training step produced a non-finite loss or gradient and was skipped."""
+
+
+class NonFiniteError(FloatingPointError):
+    """Training diverged: too many consecutive non-finite steps."""
+
+
+class OutOfMemoryWarning(UserWarning):
+    """The device ran out of memory; training continues with smaller batches."""
 
 
 def batch_partition(n_samples: int, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -26,6 +51,10 @@ def batch_partition(n_samples: int, batch_size: int, generator: torch.Generator)
     return torch.tensor_split(perm, n_batches)
 
 
+def _cpu_copy(state: dict) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+
 class Trainer:
     """Runs epochs of two-view contrastive training.
 
@@ -33,6 +62,27 @@ class Trainer:
     device with per-sample random parameters, runs one forward pass over both views
     (concatenated), asks the objective for the loss, and steps the optimiser (with autocast
     and, for float16, a gradient scaler on CUDA).
+
+    Reliability
+    -----------
+    * **Non-finite steps.** After the backward pass the loss and (without a gradient scaler)
+      the total gradient norm are checked with :func:`torch.isfinite`. This costs one host
+      synchronisation per step on CUDA (free on the CPU). A non-finite step is skipped (no
+      optimiser update) with a :class:`NonFiniteWarning` and every learning rate is
+      multiplied by ``lr_backoff``. After ``max_nonfinite_steps`` consecutive skipped
+      steps a :class:`NonFiniteError` naming the epoch is raised and the module is restored
+      to its state at the end of the last epoch (never left with NaN weights). With float16
+      AMP the :class:`~torch.amp.GradScaler` handles overflowing gradients as usual. Note
+      that an objective with state (SCL's memory bank) has already seen the outputs of a
+      skipped step.
+    * **Out of memory (CUDA).** When a step raises ``torch.OutOfMemoryError`` the cached
+      memory is released, the batch is split in halves (each half is one optimiser step) and
+      the batch size of the rest of the fit is halved, with an :class:`OutOfMemoryWarning`.
+      The floor is ``min_oom_batch_size`` (16, or the requested batch size if smaller):
+      when a batch of that size still does not fit, a ``RuntimeError`` is raised.
+    * **Snapshots.** A CPU copy of the module's state is kept from the start of training and
+      after every completed epoch; :meth:`restore_last_epoch` rolls back to it (used after a
+      ``KeyboardInterrupt``).
 
     Parameters
     ----------
@@ -51,6 +101,10 @@ class Trainer:
         Autocast dtype (CUDA only), None for full precision.
     callbacks : sequence of Callback
     """
+
+    max_nonfinite_steps = 5
+    lr_backoff = 0.5
+    min_oom_batch_size = 16
 
     def __init__(
         self,
@@ -71,10 +125,15 @@ class Trainer:
         self.device = device
         self.seeds = seeds
         self.batch_size = batch_size
+        self.requested_batch_size = batch_size
         self.amp_dtype = amp_dtype
         self.callbacks = list(callbacks)
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
         self.history: list[dict] = []
+        self.next_epoch = 0
+        self.previous_predictions: torch.Tensor | None = None
+        self._snapshot: dict | None = None
+        self._consecutive_nonfinite = 0
 
     def _notify(self, hook: str, *args):
         stop = False
@@ -93,8 +152,13 @@ class Trainer:
         gen = self.seeds.augment
         return self.augment(x, gen), self.augment(x, gen)
 
+    # ------------------------------------------------------------------ one step
     def train_step(self, store: TensorStore, index: torch.Tensor, epoch: int) -> dict[str, torch.Tensor]:
-        """One optimisation step on the samples at ``index``; returns detached loss terms."""
+        """One optimisation step on the samples at ``index``; returns detached loss terms.
+
+        The returned dict also holds ``"_predictions"`` (argmax of the first view) and
+        ``"_skipped"`` (a bool: True when the step was non-finite and not applied).
+        """
         x = store.get(index)
         with torch.no_grad():
             view_a, view_b = self._views(x)
@@ -102,45 +166,204 @@ class Trainer:
         with self._autocast():
             out_a, out_b = self.module(torch.cat([view_a, view_b])).split((n, n))
         terms = self.objective(out_a, out_b, index.to(self.device), epoch)
+        loss = terms["loss"]
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(terms["loss"]).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        self.scaler.scale(loss).backward()
+        finite = torch.isfinite(loss.detach())
+        if not self.scaler.is_enabled():
+            grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+            if grads:
+                finite = finite & torch.isfinite(torch.nn.utils.get_total_norm(grads))
+        skipped = not bool(finite)  # the one host synchronisation of a step on CUDA
+        if skipped:
+            self.optimizer.zero_grad(set_to_none=True)
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         terms = {k: v.detach() for k, v in terms.items()}
         terms["_predictions"] = out_a.logits.detach().argmax(dim=1)
+        terms["_skipped"] = skipped
         return terms
 
+    def _release_memory(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _guarded_steps(self, store: TensorStore, index: torch.Tensor, epoch: int) -> list[tuple[torch.Tensor, dict]]:
+        """``train_step`` with out-of-memory recovery: ``[(index_part, terms), ...]``."""
+        try:
+            return [(index, self.train_step(store, index, epoch))]
+        except _OOM_ERRORS as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # Outside the except block, so the exception's frames (and their tensors) are freed.
+        self._release_memory()
+        size = index.numel()
+        floor = max(2, min(self.min_oom_batch_size, self.requested_batch_size))
+        half = size // 2
+        if half < floor:
+            raise RuntimeError(
+                f"Out of memory at epoch {epoch} with a batch of {size} samples ({message}); the batch "
+                f"cannot be halved below the floor of {floor}. Use a smaller backbone, smaller images, "
+                "amp=True, or another device."
+            )
+        if half < self.batch_size:
+            self.batch_size = half
+            warnings.warn(
+                f"Out of memory at epoch {epoch} with a batch of {size} samples; splitting it and "
+                f"continuing with batch_size={half}.",
+                OutOfMemoryWarning,
+                stacklevel=3,
+            )
+        results = []
+        for part in torch.tensor_split(index, math.ceil(size / half)):
+            results.extend(self._guarded_steps(store, part, epoch))
+        return results
+
+    def _on_nonfinite(self, epoch: int, batch: int) -> None:
+        self._consecutive_nonfinite += 1
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["lr"] * self.lr_backoff
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self._consecutive_nonfinite >= self.max_nonfinite_steps:
+            self.restore_last_epoch()
+            raise NonFiniteError(
+                f"Training diverged at epoch {epoch}: {self._consecutive_nonfinite} consecutive steps had a "
+                f"non-finite loss or gradient (learning rate backed off to {lr:.3g}). The model was restored "
+                f"to the end of epoch {self.next_epoch - 1}. Try a lower lr, standardised inputs, or amp=False."
+            )
+        warnings.warn(
+            f"Non-finite loss or gradient at epoch {epoch}, batch {batch}: step skipped, learning rate "
+            f"reduced to {lr:.3g}.",
+            NonFiniteWarning,
+            stacklevel=3,
+        )
+
+    # ------------------------------------------------------------------ snapshots
+    def _take_snapshot(self) -> None:
+        self._snapshot = _cpu_copy(self.module.state_dict())
+
+    def _module_is_finite(self) -> bool:
+        flags = [torch.isfinite(p.detach()).all() for p in self.module.parameters() if p.is_floating_point()]
+        return bool(torch.stack(flags).all()) if flags else True
+
+    def restore_last_epoch(self) -> None:
+        """Load the module state of the end of the last completed epoch (or of the start)."""
+        if self._snapshot is not None:
+            self.module.load_state_dict(self._snapshot)
+
+    # ------------------------------------------------------------------ full state
+    def state_dict(self) -> dict:
+        """Everything needed to continue training exactly (plain containers and tensors only)."""
+        rng = {
+            "shuffle": self.seeds.shuffle.get_state(),
+            "augment": self.seeds.augment.get_state(),
+            "numpy": json.dumps(self.seeds.numpy.bit_generator.state),
+            "torch": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "epoch": self.next_epoch,
+            "n_samples": None if self.previous_predictions is None else int(self.previous_predictions.numel()),
+            "module": _cpu_copy(self.module.state_dict()),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "batch_size": self.batch_size,
+            "rng": rng,
+            "objective": self.objective.state_dict(),
+            "history": [dict(entry) for entry in self.history],
+            "previous_predictions": None if self.previous_predictions is None else self.previous_predictions.cpu(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (raises :class:`CheckpointError` on mismatch)."""
+        n = None if self.previous_predictions is None else self.previous_predictions.numel()
+        if state.get("n_samples") is not None and n is not None and state["n_samples"] != n:
+            raise CheckpointError(
+                f"The checkpoint was written for {state['n_samples']} training samples but this fit has {n}."
+            )
+        try:
+            self.module.load_state_dict(state["module"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"The checkpoint does not match this model: {exc}") from exc
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.batch_size = int(state.get("batch_size", self.batch_size))
+        rng = state["rng"]
+        self.seeds.shuffle.set_state(rng["shuffle"])
+        self.seeds.augment.set_state(rng["augment"])
+        self.seeds.numpy.bit_generator.state = json.loads(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.objective.load_state_dict(state.get("objective") or {})
+        self.history[:] = [dict(entry) for entry in state["history"]]
+        self.next_epoch = int(state["epoch"])
+        if state.get("previous_predictions") is not None:
+            self.previous_predictions = state["previous_predictions"].to(self.device)
+        self._take_snapshot()
+
+    # ------------------------------------------------------------------ the loop
     def fit(self, store: TensorStore, start_epoch: int, end_epoch: int) -> list[dict]:
-        """Train epochs ``start_epoch .. end_epoch - 1``; returns the new history entries."""
+        """Train epochs ``start_epoch .. end_epoch - 1``; returns the history.
+
+        A callback's ``on_train_begin`` may restore a saved state (see
+        :class:`~deepclust.training.callbacks.Checkpoint`); training then continues from the
+        saved epoch.
+        """
         n = len(store)
         self.module.train()
+        self.next_epoch = start_epoch
+        self.previous_predictions = torch.full((n,), -1, dtype=torch.long, device=self.device)
+        self._consecutive_nonfinite = 0
+        self._take_snapshot()
         self._notify("on_train_begin")
-        previous = torch.full((n,), -1, dtype=torch.long, device=self.device)
-        for epoch in range(start_epoch, end_epoch):
+        self.module.train()
+        for epoch in range(self.next_epoch, end_epoch):
             self._notify("on_epoch_begin", epoch)
             self.objective.on_epoch_begin(epoch)
             started = time.perf_counter()
             batches = batch_partition(n, self.batch_size, self.seeds.shuffle)
             sums: dict[str, torch.Tensor] = {}
+            weights = 0.0
+            skipped = 0
             predictions = torch.empty(n, dtype=torch.long, device=self.device)
             for b, index in enumerate(batches):
-                terms = self.train_step(store, index, epoch)
-                predictions[index.to(self.device)] = terms.pop("_predictions")
-                weight = index.numel() / n
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v.float() * weight
+                for part, terms in self._guarded_steps(store, index, epoch):
+                    predictions[part.to(self.device)] = terms.pop("_predictions")
+                    if terms.pop("_skipped"):
+                        skipped += 1
+                        self._on_nonfinite(epoch, b)
+                        continue
+                    self._consecutive_nonfinite = 0
+                    weight = part.numel() / n
+                    weights += weight
+                    for k, v in terms.items():
+                        sums[k] = sums.get(k, 0.0) + v.float() * weight
                 self._notify("on_batch_end", b, len(batches))
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             seconds = time.perf_counter() - started
-            entry = {"epoch": epoch, **{k: float(v) for k, v in sums.items()}}
-            entry["labels_changed"] = float((predictions != previous).float().mean())
+            scale = 1.0 if skipped == 0 else (1.0 / weights if weights > 0 else float("nan"))
+            entry = {"epoch": epoch, **{k: float(v) * scale for k, v in sums.items()}}
+            entry["labels_changed"] = float((predictions != self.previous_predictions).float().mean())
             entry["n_clusters_used"] = int(torch.unique(predictions).numel())
+            entry["skipped_steps"] = skipped
             entry["seconds"] = seconds
             entry["samples_per_s"] = n / seconds if seconds > 0 else float("inf")
             entry.update(self.objective.on_epoch_end(epoch))
-            previous = predictions
+            if not self._module_is_finite():
+                self.restore_last_epoch()
+                raise NonFiniteError(
+                    f"Training diverged at epoch {epoch}: the weights became non-finite. The model was "
+                    f"restored to the end of epoch {epoch - 1}. Try a lower lr or standardised inputs."
+                )
+            self.previous_predictions = predictions
             self.history.append(entry)
+            self.next_epoch = epoch + 1
+            self._take_snapshot()
             if self._notify("on_epoch_end", entry):
                 break
         self._notify("on_train_end")
