@@ -220,8 +220,18 @@ class Trainer:
             results.extend(self._guarded_steps(store, part, epoch))
         return results
 
+    def _repair_buffers(self) -> None:
+        """Put back (from the last snapshot) buffers a skipped step's forward made non-finite (BatchNorm stats)."""
+        if self._snapshot is None:
+            return
+        with torch.no_grad():
+            for name, buf in self.module.named_buffers():
+                if buf.is_floating_point() and not bool(torch.isfinite(buf).all()) and name in self._snapshot:
+                    buf.copy_(self._snapshot[name])
+
     def _on_nonfinite(self, epoch: int, batch: int) -> None:
         self._consecutive_nonfinite += 1
+        self._repair_buffers()
         for group in self.optimizer.param_groups:
             group["lr"] = group["lr"] * self.lr_backoff
         lr = self.optimizer.param_groups[0]["lr"]
@@ -244,7 +254,7 @@ class Trainer:
         self._snapshot = _cpu_copy(self.module.state_dict())
 
     def _module_is_finite(self) -> bool:
-        flags = [torch.isfinite(p.detach()).all() for p in self.module.parameters() if p.is_floating_point()]
+        flags = [torch.isfinite(t).all() for t in self.module.state_dict().values() if t.is_floating_point()]
         return bool(torch.stack(flags).all()) if flags else True
 
     def restore_last_epoch(self) -> None:
@@ -357,7 +367,7 @@ class Trainer:
             if not self._module_is_finite():
                 self.restore_last_epoch()
                 raise NonFiniteError(
-                    f"Training diverged at epoch {epoch}: the weights became non-finite. The model was "
+                    f"Training diverged at epoch {epoch}: the weights (or BatchNorm statistics) became non-finite. The model was "
                     f"restored to the end of epoch {epoch - 1}. Try a lower lr or standardised inputs."
                 )
             self.previous_predictions = predictions
