@@ -173,7 +173,9 @@ class Trainer:
         if not self.scaler.is_enabled():
             grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
             if grads:
-                finite = finite & torch.isfinite(torch.nn.utils.get_total_norm(grads))
+                # Per-tensor norms, then their norm (torch.nn.utils.get_total_norm needs torch >= 2.6).
+                norms = torch.stack([torch.linalg.vector_norm(g.detach().float()) for g in grads])
+                finite = finite & torch.isfinite(torch.linalg.vector_norm(norms))
         skipped = not bool(finite)  # the one host synchronisation of a step on CUDA
         if skipped:
             self.optimizer.zero_grad(set_to_none=True)
