@@ -172,6 +172,11 @@ def target_lines(dataset, rows) -> list[str]:
     if best_t is not None:
         line += f" ({'meets' if b >= best_t else 'misses'} the ≥ {best_t:.2f} target)"
     out.append(line)
+    for k, rs in group_rows(rows).items():
+        if k[1] == "heldout" and k[2] in DEEP and _floats(rs, "test_acc"):
+            out.append(f"- Unseen data ({METHOD_LABEL[k[2]]}, protocol heldout, {len(rs)} seed(s), {k[4]} epochs): "
+                       f"ACC {_mean(_floats(rs, 'test_acc')):.3f} on {rs[0]['n_test']} held-back samples vs "
+                       f"{_mean(_floats(rs, 'acc')):.3f} on its {k[6]} training samples")
     if base:
         beaten = [f"{METHOD_LABEL[m]} {s['acc']:.3f}" for m, s in base.items() if s["acc"] < b]
         not_beaten = [f"{METHOD_LABEL[m]} {s['acc']:.3f}" for m, s in base.items() if s["acc"] >= b]
