@@ -43,15 +43,19 @@ class JCLClustering(BaseDeepClusterer):
     ----------
     n_clusters : int, default=10
         Number of clusters K (at least 2, at most ``n_samples``).
-    backbone : {"auto", "mlp", "cnn"} or torch.nn.Module, default="auto"
-        Feature extractor. "auto" is "mlp" for tabular input and "cnn" for images. A module
+    backbone : {"auto", "mlp", "cnn", "resnet18", "resnet34"} or torch.nn.Module, default="auto"
+        Feature extractor. "auto" is "mlp" for tabular input, "resnet18" for RGB images of
+        at least 16 px a side (CIFAR stem up to 64 px, ImageNet stem above) and "cnn" (a
+        small VGG-style CNN) for grey or smaller images. A module
         must map a standardised batch of the model layout (``(B, n_features)`` or
         ``(B, C, H, W)``) to ``(B, D)``; it is deep-copied, never trained in place.
-    augment : "auto", None or callable, default="auto"
+    augment : {"auto", "cc", "simclr", "light", "grey", "tabular"}, None or callable, default="auto"
         How the two views are made. "auto": Gaussian noise (0.2 feature standard
-        deviations) and random feature masking (p = 0.1) for tabular data; random resized
-        crop, small rotation/shift and noise for grey images; crop, flip, colour jitter and
-        grayscale for RGB. None: no augmentation. A callable ``f(x, generator)`` (or
+        deviations) and random feature masking (p = 0.1) for tabular data ("tabular");
+        random resized crop, small rotation/shift and noise for grey images ("grey"); CC's
+        recipe for RGB ("cc": crop, flip, colour jitter with p = 0.8, grayscale p = 0.2).
+        The other names are presets of ``deepclust.augment.presets``. None: no
+        augmentation. A callable ``f(x, generator)`` (or
         ``f(x)``) gets a float batch on the training device (images in [0, 1]) and returns
         one of the same shape; draw randomness from ``generator`` to keep fits
         reproducible. Lambdas cannot be pickled.
