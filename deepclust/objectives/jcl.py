@@ -67,21 +67,22 @@ def joint_contrastive_loss(
     z = F.normalize(torch.cat([z_a, z_b]).float(), dim=1)
     m = z.shape[0]
     n = m // 2
-    sim = z @ z.T / temperature
+    rows = torch.arange(m, device=z.device)
     eye = torch.eye(m, dtype=torch.bool, device=z.device)
-    positive = torch.cat([torch.arange(n, m), torch.arange(0, n)]).to(z.device)
     is_positive = torch.zeros_like(eye)
-    is_positive[torch.arange(m, device=z.device), positive] = True
-    logits = sim.masked_fill(eye, float("-inf"))
+    is_positive[rows, (rows + n) % m] = True
+    logits = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
     log_denominator = torch.logsumexp(logits, dim=1)
-    # Numerator computed without log(w): w = 0 must contribute nothing, value and gradient.
-    shift = logits.max(dim=1, keepdim=True).values.detach()
-    coefficient = is_positive.float()
+    # log of each numerator coefficient: 0 for the positive, log w_uv for the negatives,
+    # -inf elsewhere. The clamp keeps d/dw finite (and 0 after the where) at w = 0, so zero
+    # weights contribute nothing to the value or to the gradient.
+    log_coefficient = torch.full_like(logits, float("-inf")).masked_fill(is_positive, 0.0)
     if weights is not None:
-        negatives = ~(eye | is_positive)
-        coefficient = coefficient + weights.float() * negatives
-    numerator = (coefficient * torch.exp(logits - shift)).sum(dim=1)
-    log_numerator = torch.log(numerator) + shift.squeeze(1)
+        weights = weights.float()
+        usable = ~(eye | is_positive) & (weights > 0)
+        log_w = weights.clamp_min(torch.finfo(torch.float32).tiny).log()
+        log_coefficient = torch.where(usable, log_w, log_coefficient)
+    log_numerator = torch.logsumexp(logits + log_coefficient, dim=1)
     return (log_denominator - log_numerator).mean()
 
 
