@@ -94,7 +94,7 @@ def markdown_table(rows: list[dict], with_config: bool = True) -> str:
                 f"{_ms(_floats(rs, 'acc'))} | {_ms(_floats(rs, 'nmi'))} | {_ms(_floats(rs, 'ari'))} | {test_s} | "
                 f"{_mean(_floats(rs, 'seconds')):.0f} |")
         if with_config:
-            line += f" {config} |"
+            line += f" {config.replace('|', ';')} |"
         lines.append(line)
     return "\n".join(lines)
 
@@ -170,13 +170,9 @@ def target_lines(dataset, rows) -> list[str]:
     b = deep[best_m]["acc"]
     line = f"- Best deep estimator: {METHOD_LABEL[best_m]}, mean ACC {b:.3f}"
     if best_t is not None:
-        line += f" ({'meets' if b >= best_t else 'misses'} the ≥ {best_t:.2f} target)"
+        line += f" ({'meets' if b >= best_t else 'misses'} the ≥ {best_t:.2f} target"
+        line += ")" if deep[best_m]["n"] >= 3 else f"; only {deep[best_m]['n']} seed(s), the target asks for 3)"
     out.append(line)
-    for k, rs in group_rows(rows).items():
-        if k[1] == "heldout" and k[2] in DEEP and _floats(rs, "test_acc"):
-            out.append(f"- Unseen data ({METHOD_LABEL[k[2]]}, protocol heldout, {len(rs)} seed(s), {k[4]} epochs): "
-                       f"ACC {_mean(_floats(rs, 'test_acc')):.3f} on {rs[0]['n_test']} held-back samples vs "
-                       f"{_mean(_floats(rs, 'acc')):.3f} on its {k[6]} training samples")
     if base:
         beaten = [f"{METHOD_LABEL[m]} {s['acc']:.3f}" for m, s in base.items() if s["acc"] < b]
         not_beaten = [f"{METHOD_LABEL[m]} {s['acc']:.3f}" for m, s in base.items() if s["acc"] >= b]
@@ -184,6 +180,11 @@ def target_lines(dataset, rows) -> list[str]:
             out.append("  - beats: " + ", ".join(beaten))
         if not_beaten:
             out.append("  - does NOT beat: " + ", ".join(not_beaten))
+    for k, rs in group_rows(rows).items():
+        if k[1] == "heldout" and k[2] in DEEP and _floats(rs, "test_acc"):
+            out.append(f"- Unseen data ({METHOD_LABEL[k[2]]}, protocol heldout, {len(rs)} seed(s), {k[4]} epochs): "
+                       f"ACC {_mean(_floats(rs, 'test_acc')):.3f} on {rs[0]['n_test']} held-back samples vs "
+                       f"{_mean(_floats(rs, 'acc')):.3f} on its {k[6]} training samples")
     return out
 
 
