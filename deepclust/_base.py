@@ -32,7 +32,10 @@ class ClusterCollapseWarning(UserWarning):
     """The fitted model assigns the training data to fewer than ``n_clusters`` clusters."""
 
 
-_INFERENCE_BATCH = 1024
+# Inference runs in chunks of exactly this many rows (the last one zero-padded): kernels then
+# see the same shapes whatever the number of samples, so a sample's output does not depend
+# on how many others are predicted with it (bitwise on the CPU).
+_INFERENCE_BATCH = 256
 
 
 class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
@@ -225,13 +228,16 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
     @torch.no_grad()
     def _forward(self, X_model: np.ndarray, what: str) -> np.ndarray:
-        """Run the eval-mode network over ``X_model`` in fixed-size chunks."""
+        """Run the eval-mode network over ``X_model`` in fixed-size, zero-padded chunks."""
         module = self.module_.eval()
         device = self.device_
         store_scale = 1.0 / 255.0 if X_model.dtype == np.uint8 else None
         outputs = []
         for start in range(0, X_model.shape[0], _INFERENCE_BATCH):
             chunk = torch.from_numpy(np.ascontiguousarray(X_model[start : start + _INFERENCE_BATCH]))
+            n_rows = chunk.shape[0]
+            if n_rows < _INFERENCE_BATCH:
+                chunk = torch.cat([chunk, chunk.new_zeros((_INFERENCE_BATCH - n_rows, *chunk.shape[1:]))])
             x = chunk.to(device).float()
             if store_scale is not None:
                 x = x * store_scale
@@ -239,7 +245,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 out = module.forward_features(x).float()
             else:
                 out = module(x).logits
-            outputs.append(out.cpu())
+            outputs.append(out[:n_rows].cpu())
         return torch.cat(outputs).numpy()
 
     def _forward_labels(self, X_model: np.ndarray) -> np.ndarray:
