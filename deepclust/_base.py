@@ -38,6 +38,60 @@ class ClusterCollapseWarning(UserWarning):
 _INFERENCE_BATCH = 256
 
 
+# The parameters every estimator shares, documented once: an estimator docstring holds the
+# marker line below in its Parameters section and __init_subclass__ puts this text there.
+_COMMON_PARAMETERS_MARKER = "    [common parameters]\n"
+_COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
+        Number of clusters K (at least 2, at most ``n_samples``).
+    backbone : {"auto", "mlp", "cnn", "resnet18", "resnet34"} or torch.nn.Module, default="auto"
+        Feature extractor. "auto" is "mlp" for tabular input, "resnet18" for RGB images of
+        at least 16 px a side (CIFAR stem up to 64 px, ImageNet stem above) and "cnn" (a
+        small VGG-style CNN) for grey or smaller images. A module
+        must map a standardised batch of the model layout (``(B, n_features)`` or
+        ``(B, C, H, W)``) to ``(B, D)``; it is deep-copied, never trained in place.
+    augment : {"auto", "cc", "simclr", "light", "grey", "tabular"}, None or callable, default="auto"
+        How the two views are made. "auto": Gaussian noise (0.2 feature standard
+        deviations) and random feature masking (p = 0.1) for tabular data ("tabular");
+        random resized crop, small rotation/shift and noise for grey images ("grey"); CC's
+        recipe for RGB ("cc": crop, flip, colour jitter with p = 0.8, grayscale p = 0.2).
+        The other names are presets of ``deepclust.augment.presets``. None: no
+        augmentation. A callable ``f(x, generator)`` (or
+        ``f(x)``) gets a float batch on the training device (images in [0, 1]) and returns
+        one of the same shape; draw randomness from ``generator`` to keep fits
+        reproducible. Lambdas cannot be pickled.
+    max_epochs : int, default=100
+        Number of passes over the data (``0`` keeps the network at its initialisation).
+    batch_size : int, default=128
+        Samples per optimisation step (at least 2). The data is split into
+        ``ceil(n_samples / batch_size)`` batches of nearly equal size, so no sample is dropped.
+    lr : float, default=3e-4
+        Adam learning rate (CC's value). With ``batch_size=128`` it clearly beat
+        ``batch_size=256, lr=1e-3`` on digits (e.g. SCL ACC 0.93 vs 0.67, image path, seed 0).
+    weight_decay : float, default=0.0
+        Adam weight decay.
+    device : {"auto", "cpu", "cuda", "cuda:<index>"} or torch.device, default="auto"
+        Where to train and predict. "auto" uses CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, batch order and augmentation through local generators;
+        the global torch/NumPy/random states are left untouched. The same seed on the CPU
+        gives identical results; CUDA kernels are not bitwise reproducible.
+    warm_start : bool, default=False
+        If True and the estimator is fitted, ``fit`` continues training the current network
+        for ``max_epochs`` more epochs (same input shape required) instead of starting over.
+    verbose : int, default=0
+        0 is silent, 1 prints one line per epoch (loss terms, time, throughput), 2 adds a
+        progress bar over the batches.
+    image_shape : tuple of int or None, default=None
+        ``(C, H, W)`` (or ``(H, W)`` for grey) of flat image rows in a 2-D ``X``, or the
+        channel axis of an ambiguous 4-D ``X``. See "Input layouts" below.
+    amp : "auto" or bool, default="auto"
+        Mixed precision on CUDA (bfloat16 where supported, else float16 with gradient
+        scaling). "auto" and True enable it on CUDA; it is never used on the CPU.
+    callbacks : list of Callback or None, default=None
+        Extra :class:`deepclust.training.callbacks.Callback` objects called during training.
+"""
+
+
 class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
     """Shared implementation of fit/predict/transform for the deep clusterers.
 
@@ -63,6 +117,11 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "amp": [StrOptions({"auto"}), "boolean"],
         "callbacks": [list, tuple, None],
     }
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ and _COMMON_PARAMETERS_MARKER in cls.__doc__:
+            cls.__doc__ = cls.__doc__.replace(_COMMON_PARAMETERS_MARKER, _COMMON_PARAMETERS_DOC)
 
     def __init__(
         self,
