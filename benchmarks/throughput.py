@@ -8,10 +8,18 @@ else synthetic uint8 images of the same shape):
    against the equivalent torchvision per-image pipeline run the way CC runs it: PIL images
    in a ``Dataset`` whose ``__getitem__`` applies the transform twice, fed by a
    ``DataLoader`` with worker processes (``--workers``, default: the number of cores).
+   Our side does per batch what ``Trainer.train_step`` does before the forward pass: cut
+   the batch from the uint8 ``TensorStore`` (scaled to float), then two augmented views,
+   under ``no_grad``. The two sides' epochs are interleaved (``--repeats`` each, after a
+   warm-up epoch; the fastest is kept), so that load from other processes hits both. Both
+   sides are also reported per CPU-second (CPU time of the process, plus that of the
+   DataLoader workers, read from ``/proc`` on Linux): a comparison per core that does not
+   depend on how many cores each side got on a shared machine.
 2. **Training-step overhead**: the time of a full ``Trainer.train_step`` (batch gather,
    two augmented views, forward of backbone and heads, DRC loss, backward, Adam step)
    divided by a bare forward + backward of the same backbone on pre-made views of the same
-   size. The two are interleaved step by step so that load from other processes hits both.
+   size. The two are interleaved step by step so that load from other processes hits both;
+   the overhead is the median over the (full, bare) pairs of their ratio.
 
 The last line printed is ``augment_speedup=<float> step_overhead=<float>``.
 
@@ -20,6 +28,7 @@ Usage::
     OMP_NUM_THREADS=2 python benchmarks/throughput.py               # a few minutes on 2 CPU cores
     python benchmarks/throughput.py --quick                          # smaller, ~1 minute
     python benchmarks/throughput.py --device cuda --epoch            # + images/s of a ResNet-18 epoch
+    python benchmarks/throughput.py --ops                            # + per-op times of our pipeline
 """
 
 from __future__ import annotations
@@ -69,7 +78,18 @@ def sync(device):
 
 
 # ------------------------------------------------------------------ 1. augmentation
-def bench_ours(X: np.ndarray, device: torch.device, batch_size: int, repeats: int) -> float:
+def _proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` (Linux ``/proc``), None where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def ours_epoch(X: np.ndarray, device: torch.device, batch_size: int, threads: int):
+    """One epoch of our side, as ``Trainer.train_step`` makes its views; returns a callable
+    giving (wall seconds, CPU seconds) of one epoch, run with ``threads`` torch threads."""
     layout = InputLayout("image", (3, 32, 32), "nhwc")
     augment = resolve_augment("auto", layout, np.zeros(3), np.ones(3), (0.0, 1.0))
     store = TensorStore(X.transpose(0, 3, 1, 2), device)
@@ -77,20 +97,21 @@ def bench_ours(X: np.ndarray, device: torch.device, batch_size: int, repeats: in
     n = len(store)
 
     def epoch():
+        saved = torch.get_num_threads()
+        if device.type == "cpu":
+            torch.set_num_threads(threads)
+        t, c = time.perf_counter(), time.process_time()
         perm = torch.randperm(n)
         for start in range(0, n, batch_size):
             x = store.get(perm[start : start + batch_size])
             with torch.no_grad():
                 augment(x, gen), augment(x, gen)
         sync(device)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        torch.set_num_threads(saved)
+        return wall, cpu
 
-    epoch()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        epoch()
-        times.append(time.perf_counter() - t)
-    return n / min(times)
+    return epoch
 
 
 class TwoViewDataset(torch.utils.data.Dataset):
@@ -126,7 +147,10 @@ def torchvision_transform(size=32, s=0.5, scale=(0.2, 1.0)):
     )
 
 
-def bench_torchvision(X: np.ndarray, batch_size: int, workers: int, repeats: int) -> float:
+def torchvision_epoch(X: np.ndarray, batch_size: int, workers: int):
+    """One epoch of the torchvision pipeline through a ``DataLoader`` (persistent workers);
+    returns a callable giving (wall seconds, CPU seconds of this process and the workers,
+    or None where the workers' CPU time cannot be read)."""
     loader = torch.utils.data.DataLoader(
         TwoViewDataset(X, torchvision_transform()),
         batch_size=batch_size,
@@ -135,15 +159,74 @@ def bench_torchvision(X: np.ndarray, batch_size: int, workers: int, repeats: int
         drop_last=False,
         persistent_workers=workers > 0,
     )
-    for _ in loader:  # warm-up (starts the workers)
-        pass
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in loader:
+    pids: list[int] = []
+    started = []
+
+    def cpu():
+        times = [_proc_cpu_seconds(pid) for pid in pids]
+        return None if None in times else time.process_time() + sum(times)
+
+    def epoch():
+        t, c = time.perf_counter(), cpu()
+        iterator = iter(loader)
+        for _ in iterator:
             pass
-        times.append(time.perf_counter() - t)
-    return len(X) / min(times)
+        wall, c1 = time.perf_counter() - t, cpu()
+        if not started:  # first epoch: the workers have just started
+            started.append(True)
+            pids.extend(w.pid for w in getattr(iterator, "_workers", []))
+            return wall, None
+        return wall, (None if c is None or c1 is None else c1 - c)
+
+    return epoch
+
+
+def bench_augment(X, device, batch_size, workers, repeats, threads):
+    """Both sides' epochs interleaved (so that load from other processes hits both), after
+    one warm-up epoch each; returns {side: (images/s, images per CPU-second or None)} from
+    each side's fastest epoch."""
+    sides = {
+        "ours": ours_epoch(X, device, batch_size, threads),
+        "torchvision": torchvision_epoch(X, batch_size, workers),
+    }
+    for epoch in sides.values():
+        epoch()  # warm-up (starts the DataLoader workers)
+    best = {name: (float("inf"), None) for name in sides}
+    for _ in range(repeats):
+        for name, epoch in sides.items():
+            wall, cpu = epoch()
+            if wall < best[name][0]:
+                best[name] = (wall, cpu)
+    return {name: (len(X) / wall, (len(X) / cpu if cpu else None)) for name, (wall, cpu) in best.items()}
+
+
+def bench_ops(device: torch.device, X: np.ndarray, reps: int = 30) -> None:
+    """Median and best time of each op of our pipeline on one 256-image batch (one view)."""
+    from deepclust.augment import ops as O
+
+    x = torch.as_tensor(X[:256]).permute(0, 3, 1, 2).to(device).float().div_(255).contiguous()
+    gen = torch.Generator(device=device).manual_seed(0)
+    pipeline = resolve_augment("auto", InputLayout("image", (3, 32, 32), "nhwc"), np.zeros(3), np.ones(3))
+    crop, jitter, grey, clamp = pipeline.ops
+    hue = torch.rand(len(x), generator=gen, device=device) * 0.2 - 0.1
+    cases = {
+        "resized crop + flip": lambda: crop(x, gen),
+        "colour jitter (p = 0.8)": lambda: jitter(x, gen),
+        "  hue rotation alone, whole batch": lambda: O.adjust_hue(x, hue),
+        "greyscale (p = 0.2)": lambda: grey(x, gen),
+        "clamp": lambda: clamp(x, gen),
+        "whole pipeline, one view": lambda: pipeline(x, gen),
+    }
+    print(f"per-op times, {len(x)} x 3 x 32 x 32 float32, {device}, {torch.get_num_threads()} thread(s):")
+    for name, fn in cases.items():
+        fn()
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn()
+            sync(device)
+            times.append(time.perf_counter() - t)
+        print(f"  {name:36s} median {1e3 * statistics.median(times):7.2f} ms   best {1e3 * min(times):7.2f} ms")
 
 
 # ------------------------------------------------------------------ 2. step overhead
@@ -191,7 +274,10 @@ def bench_step(X: np.ndarray, device: torch.device, batch_size: int, steps: int,
             sync(device)
             acc.append(time.perf_counter() - t)
     objective.teardown()
-    return statistics.median(t_full), statistics.median(t_bare)
+    # Each full step is paired with the bare step that follows it; the median of the pair
+    # ratios is robust to the load drifting over the minutes the test takes.
+    ratio = statistics.median(f / b for f, b in zip(t_full, t_bare))
+    return statistics.median(t_full), statistics.median(t_bare), ratio
 
 
 def bench_epoch(X: np.ndarray, device: torch.device, batch_size: int) -> float:
@@ -208,14 +294,15 @@ def main(argv=None):
     parser.add_argument("--n-images", type=int, default=None, help="images for the augmentation test (default all)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per side, interleaved (best kept)")
     parser.add_argument("--aug-threads", type=int, default=1,
-                        help="torch threads for our augmentation on the CPU (default 1: on a loaded 2-core "
-                             "machine OpenMP with 2 threads stalls)")
+                        help="torch threads for our side of the augmentation test on the CPU (default 1; "
+                             "Compose runs batches of up to 2**22 elements with one thread anyway)")
     parser.add_argument("--step-batch", type=int, default=None, help="batch of the step test (CPU default 32)")
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=5, help="interleaved (full, bare) step pairs")
     parser.add_argument("--backbone", default="resnet18")
     parser.add_argument("--epoch", action="store_true", help="also time a ResNet-18 DRC epoch (images/s)")
+    parser.add_argument("--ops", action="store_true", help="also print per-op times of our pipeline")
     parser.add_argument("--quick", action="store_true", help="1000 images, 1 repeat, 2 steps")
     args = parser.parse_args(argv)
     if args.quick:
@@ -232,18 +319,23 @@ def main(argv=None):
     threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(args.aug_threads)
-    ours = bench_ours(X, device, args.batch_size, args.repeats)
+    if args.ops:
+        bench_ops(device, X)
     torch.set_num_threads(threads)
+    result = bench_augment(X, device, args.batch_size, args.workers, args.repeats, args.aug_threads)
+    (ours, ours_cpu), (theirs, theirs_cpu) = result["ours"], result["torchvision"]
     print(f"augment ours (batched, {device}, {args.aug_threads if device.type == 'cpu' else threads} thread(s)): "
-          f"{ours:10.0f} images/s (two views each)")
-    theirs = bench_torchvision(X, args.batch_size, args.workers, args.repeats)
-    print(f"augment torchvision (PIL, DataLoader, {args.workers} workers): {theirs:10.0f} images/s (two views each)")
+          f"{ours:10.0f} images/s (two views each), {ours_cpu:.0f} per CPU-second")
+    print(f"augment torchvision (PIL, DataLoader, {args.workers} workers): {theirs:10.0f} images/s (two views each), "
+          + (f"{theirs_cpu:.0f} per CPU-second" if theirs_cpu else "CPU time n/a"))
+    if theirs_cpu and device.type == "cpu":
+        print(f"augment speedup per CPU-second (same cores): {ours_cpu / theirs_cpu:.2f}")
     speedup = ours / theirs
 
-    t_full, t_bare = bench_step(X, device, step_batch, args.steps, args.backbone)
-    overhead = t_full / t_bare
-    print(f"step ({args.backbone}, batch {step_batch} x 2 views): full train_step {t_full * 1e3:.1f} ms, "
-          f"bare backbone fwd+bwd {t_bare * 1e3:.1f} ms")
+    t_full, t_bare, overhead = bench_step(X, device, step_batch, args.steps, args.backbone)
+    print(f"step ({args.backbone}, batch {step_batch} x 2 views, {args.steps} interleaved pairs): "
+          f"full train_step {t_full * 1e3:.1f} ms, bare backbone fwd+bwd {t_bare * 1e3:.1f} ms (medians); "
+          f"overhead = median of pair ratios")
     if args.epoch:
         print(f"DRC ResNet-18 epoch: {bench_epoch(X, device, args.batch_size):.0f} images/s")
     print(f"augment_speedup={speedup:.3f} step_overhead={overhead:.3f}")

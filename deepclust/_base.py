@@ -19,17 +19,78 @@ from .nn.backbones import build_backbone, infer_out_features
 from .nn.model import ClusterNet, Standardize
 from .objectives.base import Objective
 from .training.callbacks import Callback, PrintLog, ProgressBar
+from .training import distributed as _distributed
 from .training.data import TensorStore
 from .training.rng import SeedManager, seed_from_random_state
 from .training.trainer import Trainer
 
 
 class DeviceWarning(UserWarning):
-    """A model fitted on one device is loaded where that device is not available."""
+    """A model fitted on one device is loaded where that device is not available.
+
+    Raised when a model fitted on a CUDA GPU is unpickled on a machine without CUDA. The
+    model is then moved to the CPU (``device_`` says so) and works as before, only slower.
+    Nothing needs to be done; silence the warning with :func:`warnings.filterwarnings` when
+    the move is intended, or turn it into an error when a GPU is required.
+
+    Examples
+    --------
+    A model fitted on the CPU loads without the warning; for a GPU-fitted model loaded on a
+    CPU-only machine, the filter below keeps the load quiet:
+
+    >>> import pickle
+    >>> import warnings
+    >>> from sklearn.datasets import make_blobs
+    >>> from deepclust import DRCClustering, DeviceWarning
+    >>> X, _ = make_blobs(n_samples=40, centers=2, random_state=0)
+    >>> model = DRCClustering(n_clusters=2, max_epochs=1, batch_size=20, device="cpu", random_state=0)
+    >>> blob = pickle.dumps(model.fit(X))
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeviceWarning)
+    ...     loaded = pickle.loads(blob)
+    >>> loaded.device_
+    device(type='cpu')
+    >>> issubclass(DeviceWarning, UserWarning)
+    True
+    """
 
 
 class ClusterCollapseWarning(UserWarning):
-    """The fitted model assigns the training data to fewer than ``n_clusters`` clusters."""
+    """The fitted model assigns the training data to fewer than ``n_clusters`` clusters.
+
+    Raised at the end of ``fit`` when ``labels_`` uses fewer than ``n_clusters`` distinct
+    clusters. The model is still usable, but some clusters are empty. What to do: train
+    longer (``max_epochs``), raise the method's balance weight, use a smaller
+    ``n_clusters``, or check the data for duplicated rows and constant features;
+    ``history_[i]["n_clusters_used"]`` shows how the number of clusters in use evolved.
+
+    Examples
+    --------
+    Identical samples can only fill one cluster, so this fit collapses:
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from deepclust import ClusterCollapseWarning, DRCClustering
+    >>> X = np.zeros((20, 4))
+    >>> model = DRCClustering(n_clusters=2, max_epochs=1, batch_size=10, device="cpu", random_state=0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always", ClusterCollapseWarning)
+    ...     _ = model.fit(X)
+    >>> [w.category.__name__ for w in caught]
+    ['ClusterCollapseWarning']
+    >>> len(np.unique(model.labels_))
+    1
+
+    To reject collapsed fits (e.g. in a loop over seeds), turn the warning into an error:
+
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", ClusterCollapseWarning)
+    ...     try:
+    ...         _ = model.fit(X)
+    ...     except ClusterCollapseWarning as exc:
+    ...         print("collapsed:", "n_clusters=2" in str(exc))
+    collapsed: True
+    """
 
 
 # Inference runs in chunks of exactly this many rows (the last one zero-padded): kernels then
@@ -64,13 +125,16 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
     batch_size : int, default=128
         Samples per optimisation step (at least 2). The data is split into
         ``ceil(n_samples / batch_size)`` batches of nearly equal size, so no sample is dropped.
+        Under data-parallel training (see ``distributed``) it is the *global* batch: each
+        of the ``world_size`` processes forwards about ``batch_size / world_size`` samples.
     lr : float, default=3e-4
         Adam learning rate (CC's value). With ``batch_size=128`` it clearly beat
         ``batch_size=256, lr=1e-3`` on digits (e.g. SCL ACC 0.93 vs 0.67, image path, seed 0).
     weight_decay : float, default=0.0
         Adam weight decay.
     device : {"auto", "cpu", "cuda", "cuda:<index>"} or torch.device, default="auto"
-        Where to train and predict. "auto" uses CUDA when available.
+        Where to train and predict. "auto" uses CUDA when available; under data-parallel
+        training "auto" and "cuda" mean ``cuda:LOCAL_RANK`` (one GPU per process).
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, batch order and augmentation through local generators;
         the global torch/NumPy/random states are left untouched. The same seed on the CPU
@@ -89,6 +153,27 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         scaling). "auto" and True enable it on CUDA; it is never used on the CPU.
     callbacks : list of Callback or None, default=None
         Extra :class:`deepclust.training.callbacks.Callback` objects called during training.
+        Under data-parallel training they run on every rank (printing and checkpoint
+        writing happen on rank 0 only).
+    compile : bool or dict, default=False
+        Run the training forward pass through :func:`torch.compile` (a dict is passed as its
+        keyword arguments, e.g. ``{"mode": "max-autotune"}``). The first epochs pay the
+        compilation (tens of seconds; on the CPU it needs a C++ compiler); it pays off on
+        long GPU fits. The fitted ``module_`` stays a plain ``torch.nn.Module`` (pickling
+        and ``state_dict`` keys are unchanged) and inference is not compiled.
+    distributed : "auto", bool or dict, default="auto"
+        Data-parallel training over ``torch.distributed`` (DDP). "auto": when the script
+        runs under ``torchrun`` (``WORLD_SIZE > 1``) or a process group is initialised,
+        every process trains one shared model on its share of each batch (the group is
+        initialised from torchrun's environment if needed: nccl on CUDA, else gloo);
+        otherwise the fit is single-process, as always. True: the same, but an error
+        without a process group. False: single-process even inside a process group (e.g.
+        a fit on rank 0 only). A dict turns on "auto" with options: ``sync_batchnorm``
+        (CUDA only), ``backend``, ``find_unused_parameters``. Every rank must call ``fit``
+        with the same data and parameters; the loss and gradients are those of one process
+        on the whole batch (negatives gathered from all ranks), only rank 0 prints and
+        writes, and every rank ends with the same ``module_`` and ``labels_``. See
+        :ref:`distributed`.
 """
 
 
@@ -98,7 +183,38 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
     Subclasses define ``__init__`` with the common parameters followed by their own, extend
     ``_parameter_constraints`` and implement :meth:`_make_objective`. Everything else (input
     handling, devices, seeding, the training loop, persistence) lives here and in
-    :mod:`deepclust.training`.
+    :mod:`deepclust.training`. The parameters shared by every estimator are documented
+    with each of them (e.g. :class:`DRCClustering`).
+
+    See Also
+    --------
+    DRCClustering, SCLClustering, JCLClustering : The concrete estimators.
+    deepclust.objectives.base.Objective : What ``_make_objective`` returns.
+
+    Examples
+    --------
+    Every estimator is a ``BaseDeepClusterer``:
+
+    >>> from deepclust import BaseDeepClusterer, DRCClustering
+    >>> isinstance(DRCClustering(), BaseDeepClusterer)
+    True
+
+    A new method needs only an objective; this one reuses DRC's loss with other
+    temperatures (inheriting ``__init__`` keeps the common parameters):
+
+    >>> from sklearn.datasets import make_blobs
+    >>> from deepclust.objectives.drc import DRCObjective
+    >>> class SharpDRC(BaseDeepClusterer):
+    ...     def _make_objective(self):
+    ...         return DRCObjective(af_temperature=0.5, ap_temperature=0.5)
+    >>> X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
+    >>> model = SharpDRC(n_clusters=3, max_epochs=2, batch_size=32, device="cpu", random_state=0)
+    >>> model.fit(X).labels_.shape
+    (60,)
+    >>> model.transform(X[:5]).shape
+    (5, 256)
+    >>> sorted(model.get_params())[:3]
+    ['amp', 'augment', 'backbone']
     """
 
     _parameter_constraints: dict = {
@@ -116,6 +232,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "image_shape": [tuple, list, None],
         "amp": [StrOptions({"auto"}), "boolean"],
         "callbacks": [list, tuple, None],
+        "compile": ["boolean", dict],
+        "distributed": [StrOptions({"auto"}), "boolean", dict],
     }
 
     def __init_subclass__(cls, **kwargs):
@@ -140,6 +258,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         image_shape=None,
         amp="auto",
         callbacks=None,
+        compile=False,
+        distributed="auto",
     ):
         self.n_clusters = n_clusters
         self.backbone = backbone
@@ -155,6 +275,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self.image_shape = image_shape
         self.amp = amp
         self.callbacks = callbacks
+        self.compile = compile
+        self.distributed = distributed
 
     # ------------------------------------------------------------------ hooks for subclasses
     def _make_objective(self) -> Objective:
@@ -187,11 +309,28 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         for cb in self.callbacks or ():
             if not isinstance(cb, Callback):
                 raise TypeError(f"The 'callbacks' parameter must hold Callback instances; got {type(cb).__name__}.")
-        device = resolve_device(self.device)
-        seeds = SeedManager(seed_from_random_state(self.random_state), device)
+        # Data-parallel training when a process group is (or torchrun's environment says it
+        # should be) initialised; see deepclust.training.distributed.
+        ctx, device = _distributed.resolve(self.distributed, self.device)
+        seed = seed_from_random_state(self.random_state)
+        if ctx is not None:
+            # One seed for the group (random_state=None draws a different one in every process).
+            seed = ctx.broadcast_int(seed)
+            # Ranks that disagree here would wait for each other forever: fail on all of them.
+            ctx.check_same(
+                "(n_samples, sample shape, batch_size, max_epochs, warm start)",
+                (n_samples, tuple(X_model.shape[1:]), self.batch_size, self.max_epochs, continuing),
+            )
+            if min(self.batch_size, n_samples) < ctx.world_size:
+                raise ValueError(
+                    f"batch_size={self.batch_size} and n_samples={n_samples} must be at least the number of "
+                    f"processes ({ctx.world_size}): batch_size is the global batch, shared between the processes."
+                )
+        seeds = SeedManager(seed, device, rank=0 if ctx is None else ctx.rank)
 
         with seeds.scoped_global_seed():
             objective = self._make_objective()
+            objective.distributed = ctx
             if continuing:
                 module = self.module_.to(device)
                 mean, std = module.standardize.mean.flatten().cpu(), module.standardize.std.flatten().cpu()
@@ -207,6 +346,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 self.augment, layout, torch.as_tensor(mean), torch.as_tensor(std), value_range(X_model)
             )
             optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            # DDP and/or torch.compile wrap the module for the training forward pass only;
+            # module (-> module_) stays a plain nn.Module.
+            forward_module, unwrap = _distributed.wrap_for_training(module, ctx, self.compile)
             trainer = Trainer(
                 module,
                 objective,
@@ -217,6 +359,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 self.batch_size,
                 amp_dtype=autocast_dtype(device, self.amp),
                 callbacks=self._make_callbacks(),
+                forward_module=forward_module,
+                distributed=ctx,
             )
             start = len(history)
             trainer.history = history
@@ -235,7 +379,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 )
             finally:
                 objective.teardown()
-                del store
+                unwrap()
+                del store, forward_module
+                trainer.forward_module = module
 
         self.module_ = module.eval()
         self.device_ = device
@@ -246,7 +392,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         n_used = len(np.unique(self.labels_))
         if self.history_:  # eval-mode count of the final labels_ (n_clusters_used: training views)
             self.history_[-1]["n_clusters_labels"] = n_used
-        if n_used < self.n_clusters:
+        if n_used < self.n_clusters and (ctx is None or ctx.is_main):
             warnings.warn(
                 f"Cluster collapse: the training data is assigned to {n_used} of n_clusters={self.n_clusters} "
                 "clusters (see history_[i]['n_clusters_used'] per epoch). Train longer, use fewer clusters or "

@@ -123,6 +123,8 @@ class DRCClustering(BaseDeepClusterer):
         image_shape=None,
         amp="auto",
         callbacks=None,
+        compile=False,
+        distributed="auto",
         af_temperature=1.0,
         ap_temperature=1.0,
         balance_weight=1.0,
@@ -142,6 +144,8 @@ class DRCClustering(BaseDeepClusterer):
             image_shape=image_shape,
             amp=amp,
             callbacks=callbacks,
+            compile=compile,
+            distributed=distributed,
         )
         self.af_temperature = af_temperature
         self.ap_temperature = ap_temperature

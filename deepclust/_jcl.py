@@ -140,6 +140,8 @@ class JCLClustering(BaseDeepClusterer):
         image_shape=None,
         amp="auto",
         callbacks=None,
+        compile=False,
+        distributed="auto",
         temperature=0.5,
         cluster_temperature=1.0,
         balance_weight=1.0,
@@ -163,6 +165,8 @@ class JCLClustering(BaseDeepClusterer):
             image_shape=image_shape,
             amp=amp,
             callbacks=callbacks,
+            compile=compile,
+            distributed=distributed,
         )
         self.temperature = temperature
         self.cluster_temperature = cluster_temperature

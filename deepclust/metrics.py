@@ -2,6 +2,23 @@
 
 NMI is scikit-learn's default (arithmetic normalisation), the convention of CC and later
 papers; older papers (sklearn < 0.22) used the geometric mean.
+
+The scorers ``accuracy_scorer``, ``nmi_scorer`` and ``ari_scorer`` (also in ``SCORERS``
+under "acc", "nmi" and "ari") call the estimator's ``predict`` and compare with ``y``; use
+them as ``scoring`` in ``GridSearchCV`` or ``cross_validate`` when labels are available
+for model selection.
+
+Examples
+--------
+>>> from sklearn.cluster import KMeans
+>>> from sklearn.datasets import make_blobs
+>>> from deepclust.metrics import SCORERS, accuracy_scorer
+>>> X, y = make_blobs(n_samples=60, centers=3, cluster_std=0.5, random_state=0)
+>>> model = KMeans(n_clusters=3, n_init=1, random_state=0).fit(X)
+>>> accuracy_scorer(model, X, y)
+1.0
+>>> sorted(SCORERS)
+['acc', 'ari', 'nmi']
 """
 
 from __future__ import annotations

@@ -75,9 +75,9 @@ numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
 
 myst_enable_extensions = ["dollarmath"]
-# results.md and performance.md are written by the benchmark scripts with repository-relative
-# links (e.g. ../benchmarks/README.md) that are not pages of this site; they stay plain links.
-suppress_warnings = ["myst.xref_missing"]
+# results.md and performance.md are written by the benchmark scripts; they name repository
+# files outside docs/ as plain paths, not links, so every MyST link must resolve (no
+# warning is suppressed).
 myst_heading_anchors = 3
 
 # No intersphinx: the build must work offline. References to scikit-learn, NumPy and

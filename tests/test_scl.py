@@ -242,7 +242,7 @@ def blobs():
 
 def test_history_diagnostics_are_json_friendly(blobs):
     X, _ = blobs
-    model = SCLClustering(n_clusters=3, max_epochs=4, batch_size=32, random_state=0, device="cpu").fit(X)
+    model = SCLClustering(n_clusters=3, max_epochs=4, warmup_fraction=0.25, batch_size=32, random_state=0, device="cpu").fit(X)
     history = model.history_
     assert [e["semantic_active"] for e in history] == [False, True, True, True]
     for entry in history:

@@ -28,7 +28,17 @@ Augmenter = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 def tabular_preset(mean: torch.Tensor, std: torch.Tensor, noise: float = 0.2, mask_p: float = 0.1) -> Compose:
     """Gaussian noise of ``noise`` feature standard deviations, then random feature masking
-    (a masked feature takes its training mean)."""
+    (a masked feature takes its training mean).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.augment import tabular_preset
+    >>> aug = tabular_preset(mean=torch.zeros(5), std=torch.ones(5))
+    >>> out = aug(torch.randn(16, 5), torch.Generator().manual_seed(0))
+    >>> out.shape, out.dtype
+    (torch.Size([16, 5]), torch.float32)
+    """
     return Compose([GaussianNoise(noise, scale=std), FeatureMask(mask_p, fill=mean)])
 
 
@@ -36,6 +46,14 @@ def grey_preset(value_range: tuple[float, float] = (0.0, 1.0)) -> Compose:
     """Small grey images (digits, MNIST, USPS): crop, small rotation/shift, no flip, noise.
 
     The noise is 3% of the value range and the result is clamped to it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.augment import grey_preset
+    >>> out = grey_preset()(torch.rand(8, 1, 28, 28), torch.Generator().manual_seed(0))
+    >>> out.shape, bool(out.min() >= 0) and bool(out.max() <= 1)
+    (torch.Size([8, 1, 28, 28]), True)
     """
     lo, hi = value_range
     return Compose(
@@ -69,6 +87,21 @@ def cc_preset(
     s = 0.5 for CIFAR-10/100 and Tiny-ImageNet, s = 1 elsewhere, scale (0.08, 1) at 224 px;
     the default crop scale (0.2, 1) is PICA's/GCC's at native resolution. Every parameter
     is drawn per sample; results stay in ``value_range``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.augment import cc_preset
+    >>> aug = cc_preset(32)
+    >>> [type(op).__name__ for op in aug.ops]
+    ['RandomResizedCrop', 'RandomColorJitter', 'RandomGreyscale', 'Clamp']
+    >>> x = torch.rand(16, 3, 32, 32)
+    >>> g = torch.Generator().manual_seed(0)
+    >>> view_a, view_b = aug(x, g), aug(x, g)  # two views, as the trainers make them
+    >>> view_a.shape, torch.equal(view_a, view_b), bool(view_a.min() >= 0) and bool(view_a.max() <= 1)
+    (torch.Size([16, 3, 32, 32]), False, True)
+    >>> torch.equal(aug(x, torch.Generator().manual_seed(1)), aug(x, torch.Generator().manual_seed(1)))
+    True
     """
     ops = [
         RandomResizedCrop(size=size, scale=scale, flip_p=0.5),
@@ -81,12 +114,36 @@ def cc_preset(
 
 
 def simclr_preset(image_size: int | None = None, value_range=(0.0, 1.0), size=None) -> Compose:
-    """SimCLR's ImageNet recipe: CC's pipeline with s = 1, crop scale (0.08, 1) and blur."""
+    """SimCLR's ImageNet recipe: CC's pipeline with s = 1, crop scale (0.08, 1) and blur.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.augment import simclr_preset
+    >>> aug = simclr_preset(96)
+    >>> [type(op).__name__ for op in aug.ops][-2:]
+    ['RandomGaussianBlur', 'Clamp']
+    >>> aug.ops[-2].kernel_size  # about 10% of the image side, odd
+    11
+    >>> aug(torch.rand(4, 3, 96, 96), torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 3, 96, 96])
+    """
     return cc_preset(image_size, s=1.0, scale=(0.08, 1.0), blur=True, value_range=value_range, size=size)
 
 
 def light_preset(value_range=(0.0, 1.0)) -> Compose:
-    """Mild: crop scale (0.5, 1), flip, colour jitter s = 0.25 with p = 0.8, no greyscale."""
+    """Mild: crop scale (0.5, 1), flip, colour jitter s = 0.25 with p = 0.8, no greyscale.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.augment import light_preset
+    >>> aug = light_preset()
+    >>> [type(op).__name__ for op in aug.ops]
+    ['RandomResizedCrop', 'RandomColorJitter', 'Clamp']
+    >>> aug(torch.rand(4, 3, 32, 32), torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 3, 32, 32])
+    """
     s = 0.25
     return Compose(
         [
@@ -102,6 +159,15 @@ def rgb_preset(image_size: int = 32, value_range=(0.0, 1.0)) -> Compose:
 
     s = 0.5 and no blur up to 64 px (CIFAR, Tiny-ImageNet at native size); s = 1 above, with
     blur from 128 px (CC blurs its 224 px ImageNet subsets).
+
+    Examples
+    --------
+    >>> from deepclust.augment import rgb_preset
+    >>> jitter = rgb_preset(32).ops[1]
+    >>> round(jitter.brightness, 2), round(jitter.hue, 2)  # 0.8 s and 0.2 s with s = 0.5
+    (0.4, 0.1)
+    >>> any(type(op).__name__ == "RandomGaussianBlur" for op in rgb_preset(224).ops)
+    True
     """
     small = image_size <= 64
     return cc_preset(image_size, s=0.5 if small else 1.0, blur=image_size >= 128, value_range=value_range)
@@ -146,6 +212,27 @@ def resolve_augment(augment, layout: InputLayout, mean, std, value_range=(0.0, 1
     (uint8 images scaled to [0, 1], shape (B, C, H, W); tabular (B, n_features)) on the
     training device and must return a tensor of the same shape. Draw randomness from
     ``generator`` (on ``x``'s device) to keep fits reproducible; lambdas cannot be pickled.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from deepclust._data import InputLayout
+    >>> from deepclust.augment import resolve_augment
+    >>> rgb = InputLayout("image", (3, 32, 32), "nhwc")
+    >>> aug = resolve_augment("auto", rgb, np.zeros(3), np.ones(3))
+    >>> type(aug).__name__, [type(op).__name__ for op in aug.ops][:2]
+    ('Compose', ['RandomResizedCrop', 'RandomColorJitter'])
+    >>> aug(torch.rand(8, 3, 32, 32), torch.Generator().manual_seed(0)).shape
+    torch.Size([8, 3, 32, 32])
+    >>> resolve_augment(None, rgb, np.zeros(3), np.ones(3)) is None
+    True
+    >>> tab = InputLayout("tabular", (5,), "tabular")
+    >>> type(resolve_augment("auto", tab, np.zeros(5), np.ones(5)).ops[0]).__name__
+    'GaussianNoise'
+    >>> one_arg = resolve_augment(lambda x: x.flip(0), tab, 0, 1)  # takes only the batch
+    >>> one_arg(torch.arange(3.0).view(3, 1), torch.Generator()).flatten()
+    tensor([2., 1., 0.])
     """
     if augment is None:
         return None

@@ -20,6 +20,25 @@ class MLPBackbone(nn.Module):
         Widths of the hidden layers (Linear -> BatchNorm -> ReLU each).
     out_features : int, default=256
         Width of the representation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.nn.backbones import MLPBackbone
+    >>> net = MLPBackbone(in_features=10, hidden=(64,), out_features=32)
+    >>> net(torch.randn(4, 10)).shape
+    torch.Size([4, 32])
+
+    A configured, untrained instance can be passed as an estimator's ``backbone`` (it is
+    copied, never trained in place):
+
+    >>> from sklearn.datasets import make_blobs
+    >>> from deepclust import DRCClustering
+    >>> X, _ = make_blobs(n_samples=40, centers=2, n_features=10, random_state=0)
+    >>> backbone = MLPBackbone(in_features=10, hidden=(64,), out_features=32)
+    >>> model = DRCClustering(n_clusters=2, backbone=backbone, max_epochs=2, batch_size=20, device="cpu").fit(X)
+    >>> model.transform(X).shape
+    (40, 32)
     """
 
     def __init__(self, in_features: int, hidden: tuple[int, ...] = (512, 512), out_features: int = 256):
@@ -58,6 +77,16 @@ class SmallCNN(nn.Module):
         Width of the representation.
     widths : tuple of int, default=(32, 64, 128)
         Channels per stage.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.nn.backbones import SmallCNN
+    >>> net = SmallCNN(in_channels=1, image_size=8, out_features=64, widths=(8, 16, 32))
+    >>> net(torch.randn(2, 1, 8, 8)).shape
+    torch.Size([2, 64])
+    >>> net.out_features
+    64
     """
 
     def __init__(self, in_channels: int, image_size: int, out_features: int = 256, widths=(32, 64, 128)):
@@ -82,7 +111,37 @@ class SmallCNN(nn.Module):
 
 @torch.no_grad()
 def infer_out_features(backbone: nn.Module, sample_shape: tuple[int, ...]) -> int:
-    """Width of a user backbone's output, found by one forward pass on two zero samples."""
+    """Width of a user backbone's output, found by one forward pass on two zero samples.
+
+    An integer ``out_features`` attribute is trusted without a forward pass.
+
+    Parameters
+    ----------
+    backbone : torch.nn.Module
+        Maps ``(batch, *sample_shape)`` to ``(batch, ...)``.
+    sample_shape : tuple of int
+        Shape of one sample, ``(n_features,)`` or ``(C, H, W)``.
+
+    Returns
+    -------
+    n_features : int
+        Number of output values per sample.
+
+    Raises
+    ------
+    ValueError
+        The forward pass fails or does not return a ``(batch, ...)`` tensor.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from deepclust.nn.backbones import MLPBackbone, infer_out_features
+    >>> conv = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten())
+    >>> infer_out_features(conv, (1, 8, 8))  # 4 channels of 6x6
+    144
+    >>> infer_out_features(MLPBackbone(5, out_features=32), (5,))
+    32
+    """
     declared = getattr(backbone, "out_features", None)
     if isinstance(declared, int) and declared > 0:
         return declared
@@ -115,6 +174,29 @@ def resolve_backbone_name(spec: str, sample_shape: tuple[int, ...]) -> str:
     Tabular data: "mlp". Colour images (3 channels) of at least ``AUTO_RESNET_MIN_SIZE``
     pixels a side: "resnet18" (CIFAR stem up to 64 px, ImageNet stem above). Grey or tiny
     images (digits, MNIST, USPS): "cnn".
+
+    Parameters
+    ----------
+    spec : str
+        A name of :data:`BACKBONES`; names other than "auto" are returned unchanged.
+    sample_shape : tuple of int
+        Shape of one sample, ``(n_features,)`` or ``(C, H, W)``.
+
+    Returns
+    -------
+    name : str
+
+    Examples
+    --------
+    >>> from deepclust.nn.backbones import resolve_backbone_name
+    >>> resolve_backbone_name("auto", (64,))
+    'mlp'
+    >>> resolve_backbone_name("auto", (1, 28, 28))
+    'cnn'
+    >>> resolve_backbone_name("auto", (3, 32, 32))
+    'resnet18'
+    >>> resolve_backbone_name("cnn", (3, 32, 32))
+    'cnn'
     """
     if spec != "auto":
         return spec
@@ -130,6 +212,36 @@ def build_backbone(spec, sample_shape: tuple[int, ...]) -> nn.Module:
     ``spec`` is one of :data:`BACKBONES`; see :func:`resolve_backbone_name` for "auto".
     "resnet18"/"resnet34" are torchvision's ResNets without the classifier (512-d output)
     with a CIFAR stem (3x3 conv, no max-pool) for images of at most 64 px.
+
+    Parameters
+    ----------
+    spec : str
+        A name of :data:`BACKBONES`.
+    sample_shape : tuple of int
+        Shape of one sample, ``(n_features,)`` or ``(C, H, W)``.
+
+    Returns
+    -------
+    backbone : torch.nn.Module
+        A new, untrained module with an ``out_features`` attribute.
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or an image backbone for tabular data.
+
+    Examples
+    --------
+    >>> from deepclust.nn.backbones import build_backbone
+    >>> net = build_backbone("auto", (1, 8, 8))
+    >>> type(net).__name__, net.out_features
+    ('SmallCNN', 256)
+    >>> type(build_backbone("mlp", (20,))).__name__
+    'MLPBackbone'
+    >>> build_backbone("cnn", (20,))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: backbone='cnn' needs image input; X is tabular. ...
     """
     is_image = len(sample_shape) == 3
     spec = resolve_backbone_name(spec, sample_shape)

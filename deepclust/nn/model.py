@@ -21,6 +21,17 @@ class ModelOutput:
         L2-normalised instance embedding, when the model has an instance head.
     logits : Tensor of shape (batch, n_clusters)
         Cluster-head logits, in float32 even under autocast.
+
+    Examples
+    --------
+    A forward pass over two concatenated views, split back into the views:
+
+    >>> import torch
+    >>> from deepclust.nn.model import ModelOutput
+    >>> out = ModelOutput(features=torch.zeros(6, 8), embedding=None, logits=torch.zeros(6, 3))
+    >>> view_a, view_b = out.split((3, 3))
+    >>> view_a.logits.shape, view_b.features.shape, view_b.embedding
+    (torch.Size([3, 3]), torch.Size([3, 8]), None)
     """
 
     features: torch.Tensor
@@ -34,7 +45,28 @@ class ModelOutput:
 
 
 class Standardize(nn.Module):
-    """Subtract a mean and divide by a standard deviation per feature or per channel."""
+    """Subtract a mean and divide by a standard deviation per feature or per channel.
+
+    The statistics are buffers: they move with the module and are saved with it.
+
+    Parameters
+    ----------
+    mean, std : array-like of shape (n_features,) or (n_channels,)
+        Per-feature (tabular) or per-channel (images) statistics.
+    image : bool
+        Whether inputs are ``(B, C, H, W)`` images (statistics per channel) or
+        ``(B, n_features)`` rows.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.nn.model import Standardize
+    >>> standardize = Standardize(mean=[1.0, 2.0], std=[2.0, 4.0], image=False)
+    >>> standardize(torch.tensor([[3.0, 6.0]]))
+    tensor([[1., 1.]])
+    >>> Standardize([0.5, 0.5, 0.5], [0.25, 0.25, 0.25], image=True).mean.shape
+    torch.Size([1, 3, 1, 1])
+    """
 
     def __init__(self, mean: torch.Tensor, std: torch.Tensor, image: bool):
         super().__init__()
@@ -47,7 +79,16 @@ class Standardize(nn.Module):
 
 
 def mlp_head(in_features: int, out_features: int, hidden: int | None) -> nn.Module:
-    """``Linear`` when ``hidden`` is None, else ``Linear -> ReLU -> Linear`` (CC's heads)."""
+    """``Linear`` when ``hidden`` is None, else ``Linear -> ReLU -> Linear`` (CC's heads).
+
+    Examples
+    --------
+    >>> from deepclust.nn.model import mlp_head
+    >>> mlp_head(8, 3, None)
+    Linear(in_features=8, out_features=3, bias=True)
+    >>> [type(layer).__name__ for layer in mlp_head(8, 3, hidden=16)]
+    ['Linear', 'ReLU', 'Linear']
+    """
     if hidden is None:
         return nn.Linear(in_features, out_features)
     return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_features))
@@ -71,6 +112,26 @@ class ClusterNet(nn.Module):
     cluster_head_hidden : int or None
         Hidden width of the cluster head; None for a single linear layer (DRC's "one
         fully-connected layer" to the assignment features).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.nn.backbones import MLPBackbone
+    >>> from deepclust.nn.model import ClusterNet, Standardize
+    >>> net = ClusterNet(
+    ...     MLPBackbone(4, hidden=(16,), out_features=8),
+    ...     feature_dim=8,
+    ...     n_clusters=3,
+    ...     standardize=Standardize(torch.zeros(4), torch.ones(4), image=False),
+    ...     projection_dim=5,
+    ... ).eval()
+    >>> out = net(torch.randn(6, 4))
+    >>> out.features.shape, out.embedding.shape, out.logits.shape
+    (torch.Size([6, 8]), torch.Size([6, 5]), torch.Size([6, 3]))
+    >>> torch.allclose(out.embedding.norm(dim=1), torch.ones(6))
+    True
+
+    The estimators' fitted network is a ``ClusterNet`` (``module_``).
     """
 
     def __init__(

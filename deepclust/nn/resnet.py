@@ -21,6 +21,17 @@ def import_torchvision():
     detection ops (``torchvision::nms``). Models and transforms are pure Python and work
     without it, so on that error the registration module is replaced by an empty one and
     the import retried.
+
+    Returns
+    -------
+    torchvision : module
+
+    Examples
+    --------
+    >>> from deepclust.nn.resnet import import_torchvision
+    >>> tv = import_torchvision()
+    >>> callable(tv.models.resnet18)
+    True
     """
     try:
         return importlib.import_module("torchvision")
@@ -46,6 +57,16 @@ class ResNetBackbone(nn.Module):
         3x3 stride-1 first convolution and no max-pool (for images of at most 64 px), as
         in the CIFAR variants used by PICA, GCC and SCAN; False keeps the ImageNet stem
         (7x7 stride-2 convolution and max-pool).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.nn.resnet import ResNetBackbone
+    >>> net = ResNetBackbone(18, in_channels=1).eval()
+    >>> net(torch.zeros(2, 1, 16, 16)).shape
+    torch.Size([2, 512])
+    >>> net.out_features, net.cifar_stem
+    (512, True)
     """
 
     def __init__(self, depth: int = 18, in_channels: int = 3, cifar_stem: bool = True):
@@ -71,6 +92,25 @@ class ResNetBackbone(nn.Module):
 
 
 def resnet(depth: int, sample_shape: tuple[int, ...]) -> ResNetBackbone:
-    """A ResNet for images of ``sample_shape = (C, H, W)``: CIFAR stem up to 64 px."""
+    """A ResNet for images of ``sample_shape = (C, H, W)``: CIFAR stem up to 64 px.
+
+    Parameters
+    ----------
+    depth : {18, 34}
+    sample_shape : tuple of int
+        ``(C, H, W)`` of one image.
+
+    Returns
+    -------
+    backbone : ResNetBackbone
+
+    Examples
+    --------
+    >>> from deepclust.nn.resnet import resnet
+    >>> resnet(18, (3, 32, 32)).cifar_stem
+    True
+    >>> resnet(18, (3, 96, 96)).cifar_stem
+    False
+    """
     channels, height, width = sample_shape
     return ResNetBackbone(depth, channels, cifar_stem=min(height, width) <= CIFAR_STEM_MAX_SIZE)

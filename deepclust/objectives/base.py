@@ -22,10 +22,47 @@ class Objective:
         Width of the instance head the method needs (None: no instance head).
     cluster_head_hidden : int or None
         Hidden width of the cluster head (None: a single linear layer).
+    distributed : DistributedContext or None
+        Set by the estimator before :meth:`setup` under data-parallel training. The
+        objective needs nothing from it for its loss: it is always called with the outputs
+        of the whole *global* batch (gathered from every rank, with gradient), so a loss
+        written for one process is the data-parallel loss unchanged. Per-fit state that is
+        derived from those outputs (a memory bank) is therefore identical on every rank;
+        the context is there for state computed otherwise (see SCL's consensus).
+
+    See Also
+    --------
+    deepclust.BaseDeepClusterer : Its ``_make_objective`` returns the estimator's objective.
+
+    Examples
+    --------
+    A minimal objective: CC's cluster contrast plus the entropy balance, without an
+    instance head:
+
+    >>> import torch
+    >>> from deepclust.nn.losses import cluster_contrast, entropy_balance
+    >>> from deepclust.nn.model import ModelOutput
+    >>> from deepclust.objectives.base import Objective
+    >>> class ClusterOnly(Objective):
+    ...     projection_dim = None
+    ...     def __call__(self, out_a, out_b, index, epoch):
+    ...         p_a, p_b = out_a.logits.softmax(dim=1), out_b.logits.softmax(dim=1)
+    ...         contrast = cluster_contrast(p_a, p_b, temperature=1.0)
+    ...         balance = entropy_balance(p_a) + entropy_balance(p_b)
+    ...         return {"loss": contrast + balance, "contrast": contrast, "balance": balance}
+    >>> logits = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    >>> out = ModelOutput(features=torch.zeros(8, 4), embedding=None, logits=logits)
+    >>> terms = ClusterOnly()(out, out, torch.arange(8), epoch=0)
+    >>> sorted(terms), terms["loss"].ndim
+    (['balance', 'contrast', 'loss'], 0)
+
+    Returned from ``_make_objective`` of a :class:`~deepclust.BaseDeepClusterer` subclass,
+    it trains like the built-in methods.
     """
 
     projection_dim: int | None = 128
     cluster_head_hidden: int | None = 512
+    distributed = None
 
     def setup(self, n_samples: int, n_clusters: int, device: torch.device, max_epochs: int) -> None:
         """Allocate per-fit state (called once before the first epoch of a fit)."""

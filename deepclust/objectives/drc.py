@@ -14,7 +14,34 @@ from .base import Objective
 
 
 class DRCObjective(Objective):
-    """``L = L_AF + L_AP + balance_weight * L_CR`` (see the module docstring)."""
+    """``L = L_AF + L_AP + balance_weight * L_CR`` (see the module docstring).
+
+    The loss of :class:`~deepclust.DRCClustering`, whose parameters it takes. DRC has no
+    instance head and a single linear cluster head.
+
+    Parameters
+    ----------
+    af_temperature : float, default=1.0
+        Temperature of the assignment-feature (logit) contrast.
+    ap_temperature : float, default=1.0
+        Temperature of the assignment-probability (column) contrast.
+    balance_weight : float, default=1.0
+        Weight of the cluster regulariser.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.nn.model import ModelOutput
+    >>> from deepclust.objectives.drc import DRCObjective
+    >>> g = torch.Generator().manual_seed(0)
+    >>> out_a = ModelOutput(torch.zeros(8, 4), None, torch.randn(8, 3, generator=g))
+    >>> out_b = ModelOutput(torch.zeros(8, 4), None, torch.randn(8, 3, generator=g))
+    >>> terms = DRCObjective()(out_a, out_b, torch.arange(8), epoch=0)
+    >>> sorted(terms)
+    ['assignment_feature', 'assignment_probability', 'balance', 'loss']
+    >>> DRCObjective.projection_dim is None
+    True
+    """
 
     projection_dim = None
     cluster_head_hidden = None

@@ -34,6 +34,30 @@ def same_class_weights(q: torch.Tensor, sharpen: bool = False) -> torch.Tensor:
 
     ``q @ q.T`` for soft weights; with ``sharpen``, ``1[argmax q_u = argmax q_v] *
     max q_u * max q_v``. Values lie in [0, 1].
+
+    Parameters
+    ----------
+    q : Tensor of shape (M, K)
+        Cluster posteriors (rows sum to one).
+    sharpen : bool, default=False
+        Use the hard-label form instead of ``q @ q.T``.
+
+    Returns
+    -------
+    Tensor of shape (M, M)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.objectives.jcl import same_class_weights
+    >>> same_class_weights(torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    tensor([[1., 1., 0.],
+            [1., 1., 0.],
+            [0., 0., 1.]])
+    >>> same_class_weights(torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]]), sharpen=True)
+    tensor([[0.8100, 0.5400, 0.0000],
+            [0.5400, 0.3600, 0.0000],
+            [0.0000, 0.0000, 0.6400]])
     """
     q = q.float()
     if not sharpen:
@@ -63,6 +87,21 @@ def joint_contrastive_loss(
     -------
     Tensor
         Mean of ``L_u`` over the 2N anchors; non-negative.
+
+    Examples
+    --------
+    Without weights it is NT-Xent; with every weight 1 all other views count as positives
+    and the loss vanishes:
+
+    >>> import torch
+    >>> from deepclust.nn.losses import nt_xent
+    >>> from deepclust.objectives.jcl import joint_contrastive_loss
+    >>> g = torch.Generator().manual_seed(0)
+    >>> z_a, z_b = torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g)
+    >>> torch.allclose(joint_contrastive_loss(z_a, z_b, None, 0.5), nt_xent(z_a, z_b, 0.5))
+    True
+    >>> float(joint_contrastive_loss(z_a, z_b, torch.ones(8, 8), 0.5))
+    0.0
     """
     z = F.normalize(torch.cat([z_a, z_b]).float(), dim=1)
     m = z.shape[0]
@@ -87,7 +126,32 @@ def joint_contrastive_loss(
 
 
 class JCLObjective(Objective):
-    """``L = L_JCL(w) + L_clu + balance_weight * L_bal`` (see the module docstring)."""
+    """``L = L_JCL(w) + L_clu + balance_weight * L_bal`` (see the module docstring).
+
+    The loss of :class:`~deepclust.JCLClustering`, whose parameters it takes (same names
+    and meanings). The weights ``w`` are scaled by :meth:`weight_scale`: zero during the
+    warm-up, then a linear ramp to one.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from deepclust.nn.model import ModelOutput
+    >>> from deepclust.objectives.jcl import JCLObjective
+    >>> objective = JCLObjective(warmup_fraction=0.1, ramp_fraction=0.2)
+    >>> objective.setup(n_samples=8, n_clusters=3, device=torch.device("cpu"), max_epochs=10)
+    >>> [objective.weight_scale(epoch) for epoch in range(4)]
+    [0.0, 0.5, 1.0, 1.0]
+    >>> g = torch.Generator().manual_seed(0)
+    >>> def view():
+    ...     embedding = F.normalize(torch.randn(8, 5, generator=g), dim=1)
+    ...     return ModelOutput(torch.zeros(8, 4), embedding, torch.randn(8, 3, generator=g))
+    >>> objective.on_epoch_begin(5)
+    >>> sorted(objective(view(), view(), torch.arange(8), epoch=5))
+    ['balance', 'cluster', 'joint', 'loss']
+    >>> sorted(objective.on_epoch_end(5))
+    ['same_cluster_weight', 'weight_scale']
+    """
 
     projection_dim = 128
     cluster_head_hidden = 512

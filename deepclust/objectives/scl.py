@@ -66,6 +66,20 @@ def knn_agreement(bank: torch.Tensor, labels: torch.Tensor, n_neighbors: int, ch
         In [0, 1].
     neighbors : Tensor of shape (n, k)
         Indices of the neighbours, nearest first.
+
+    Examples
+    --------
+    Two groups of directions; sample 2 points like group 0 but is labelled 1:
+
+    >>> import torch
+    >>> from deepclust.objectives.scl import knn_agreement
+    >>> bank = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [0.0, 1.0], [0.1, 0.9], [0.2, 0.8]])
+    >>> labels = torch.tensor([0, 0, 1, 1, 1, 1])
+    >>> agreement, neighbors = knn_agreement(bank, labels, n_neighbors=2)
+    >>> agreement
+    tensor([0.5000, 0.5000, 0.0000, 1.0000, 1.0000, 1.0000])
+    >>> neighbors[0]
+    tensor([1, 2])
     """
     n = bank.shape[0]
     k = max(1, min(int(n_neighbors), n - 1))
@@ -103,6 +117,20 @@ def cluster_prototypes(bank: torch.Tensor, labels: torch.Tensor, members: torch.
     prototypes : Tensor of shape (n_clusters, D)
         Unit rows (zero rows where invalid).
     valid : Tensor of shape (n_clusters,), bool
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.objectives.scl import cluster_prototypes
+    >>> bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
+    >>> labels = torch.tensor([0, 1, 1])
+    >>> prototypes, valid = cluster_prototypes(bank, labels, torch.ones(3, dtype=torch.bool), n_clusters=3)
+    >>> prototypes
+    tensor([[1., 0.],
+            [0., 1.],
+            [0., 0.]])
+    >>> valid
+    tensor([ True,  True, False])
     """
     z = F.normalize(bank.float(), dim=1)
     one_hot = F.one_hot(labels, n_clusters).float()  # (n, K)
@@ -119,7 +147,19 @@ def cluster_prototypes(bank: torch.Tensor, labels: torch.Tensor, members: torch.
 
 @torch.no_grad()
 def nearest_prototype(bank: torch.Tensor, prototypes: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Index of the most cosine-similar valid prototype of each row of ``bank``."""
+    """Index of the most cosine-similar valid prototype of each row of ``bank``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.objectives.scl import nearest_prototype
+    >>> prototypes = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
+    >>> bank = torch.tensor([[0.9, 0.1], [0.6, 0.8]])
+    >>> nearest_prototype(bank, prototypes, torch.tensor([True, True, True]))
+    tensor([0, 2])
+    >>> nearest_prototype(bank, prototypes, torch.tensor([True, True, False]))
+    tensor([0, 1])
+    """
     sim = F.normalize(bank.float(), dim=1) @ prototypes.T
     return sim.masked_fill(~valid[None, :], float("-inf")).argmax(dim=1)
 
@@ -150,6 +190,20 @@ def select_consensus(
     valid : Tensor of shape (n_clusters,), bool
     agreement : Tensor of shape (n,)
         The kNN agreement fraction of each sample.
+
+    Examples
+    --------
+    Sample 2 sits among group 0 but is labelled 1: it is left out of the consistent set.
+
+    >>> import torch
+    >>> from deepclust.objectives.scl import select_consensus
+    >>> bank = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [0.0, 1.0], [0.1, 0.9], [0.2, 0.8]])
+    >>> labels = torch.tensor([0, 0, 1, 1, 1, 1])
+    >>> consistent, prototypes, valid, agreement = select_consensus(bank, labels, 2, n_neighbors=2, rho=0.5)
+    >>> consistent
+    tensor([ True,  True, False,  True,  True,  True])
+    >>> prototypes.shape, valid
+    (torch.Size([2, 2]), tensor([True, True]))
     """
     agreement, _ = knn_agreement(bank, labels, n_neighbors, chunk_size)
     neighbourhood = agreement >= rho - 1e-6
@@ -166,6 +220,21 @@ def prototype_contrast(
 
     Invalid prototypes are left out of the softmax. Zero (with a gradient path) for an
     empty batch.
+
+    Examples
+    --------
+    Embeddings next to the prototype of their label give a small loss:
+
+    >>> import torch
+    >>> from deepclust.objectives.scl import prototype_contrast
+    >>> prototypes = torch.eye(2)
+    >>> z = torch.tensor([[1.0, 0.1], [0.1, 1.0]])
+    >>> right = prototype_contrast(z, prototypes, torch.tensor([0, 1]), temperature=0.1)
+    >>> wrong = prototype_contrast(z, prototypes, torch.tensor([1, 0]), temperature=0.1)
+    >>> bool(right < 0.01 < 8 < wrong)
+    True
+    >>> float(prototype_contrast(z[:0], prototypes, torch.tensor([], dtype=torch.long), 0.1))
+    0.0
     """
     if z.shape[0] == 0:
         return z.sum() * 0.0
@@ -176,7 +245,18 @@ def prototype_contrast(
 
 
 def self_labelling(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the cluster head against pseudo-labels; zero for an empty batch."""
+    """Cross-entropy of the cluster head against pseudo-labels; zero for an empty batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.objectives.scl import self_labelling
+    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    >>> round(float(self_labelling(logits, torch.tensor([0, 1]))), 4)  # log(1 + exp(-2))
+    0.1269
+    >>> float(self_labelling(logits[:0], torch.tensor([], dtype=torch.long)))
+    0.0
+    """
     if logits.shape[0] == 0:
         return logits.sum() * 0.0
     return F.cross_entropy(logits.float(), labels)
@@ -188,6 +268,32 @@ class SCLObjective(Objective):
 
     See the module docstring for the loss, and :class:`deepclust.SCLClustering` for the
     parameters.
+
+    Examples
+    --------
+    Two epochs on random outputs: the semantic terms start after the one-epoch warm-up,
+    once the memory bank holds every sample.
+
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from deepclust.nn.model import ModelOutput
+    >>> from deepclust.objectives.scl import SCLObjective
+    >>> objective = SCLObjective(n_neighbors=2, warmup_epochs=1)
+    >>> objective.setup(n_samples=8, n_clusters=2, device=torch.device("cpu"), max_epochs=2)
+    >>> g = torch.Generator().manual_seed(0)
+    >>> def view():
+    ...     embedding = F.normalize(torch.randn(8, objective.projection_dim, generator=g), dim=1)
+    ...     return ModelOutput(torch.zeros(8, 4), embedding, torch.randn(8, 2, generator=g))
+    >>> for epoch in range(2):
+    ...     objective.on_epoch_begin(epoch)
+    ...     terms = objective(view(), view(), torch.arange(8), epoch)
+    ...     print(epoch, objective.on_epoch_end(epoch)["semantic_active"])
+    0 False
+    1 True
+    >>> sorted(terms)
+    ['balance', 'cluster', 'instance', 'loss', 'self_label', 'semantic']
+    >>> objective.warmup_length(100), SCLObjective().warmup_length(100)  # 20% by default
+    (1, 20)
     """
 
     projection_dim = 128
@@ -271,6 +377,11 @@ class SCLObjective(Objective):
         consistent, prototypes, valid, agreement = select_consensus(
             self.bank, self.bank_labels, self.n_clusters, self.n_neighbors, self.rho, self.chunk_size
         )
+        if self.distributed is not None:
+            # The bank is identical on every rank (updated from the gathered batches), so
+            # this is a no-op on the CPU; on GPUs it guards against kernels that are not
+            # bitwise reproducible (kNN ties): every rank uses rank 0's consensus.
+            self.distributed.broadcast_(consistent, prototypes, valid, agreement)
         self.consistent = consistent
         self.consensus_labels = self.bank_labels.clone()
         self.prototypes, self.valid = prototypes, valid

@@ -26,11 +26,57 @@ FORMAT_VERSION = 1
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file is missing, truncated, corrupted or does not match this fit."""
+    """A checkpoint file is missing, truncated, corrupted or does not match this fit.
+
+    Raised by :class:`~deepclust.training.callbacks.Checkpoint` (through ``fit``) and by
+    :func:`load_checkpoint`; the file is left untouched and nothing from it is loaded. What
+    to do: if the checkpoint belongs to another model or data set, point ``Checkpoint`` to
+    another directory; if it is damaged (e.g. the disk filled up), delete it to start afresh.
+    It is a :class:`ValueError`.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> from sklearn.datasets import make_blobs
+    >>> from deepclust import DRCClustering
+    >>> from deepclust.training.callbacks import Checkpoint, CheckpointError
+    >>> X, _ = make_blobs(n_samples=40, centers=2, random_state=0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     with open(os.path.join(tmp, "checkpoint.pt"), "wb") as f:
+    ...         _ = f.write(b"not a checkpoint")
+    ...     model = DRCClustering(n_clusters=2, max_epochs=1, device="cpu", callbacks=[Checkpoint(tmp)])
+    ...     try:
+    ...         model.fit(X)
+    ...     except CheckpointError as exc:
+    ...         print("refused:", "bad header" in str(exc))
+    refused: True
+    """
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
-    """Write ``state`` atomically to ``path`` (temp file in the same directory + ``os.replace``)."""
+    """Write ``state`` atomically to ``path`` (temp file in the same directory + ``os.replace``).
+
+    Parameters
+    ----------
+    state : dict
+        Plain containers, tensors and Python scalars only (what ``torch.load`` accepts with
+        ``weights_only=True``).
+    path : str or path-like
+        Destination; its directory is created if needed.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> import torch
+    >>> from deepclust.training.checkpoint import load_checkpoint, save_checkpoint
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "runs", "state.pt")
+    ...     save_checkpoint({"epoch": 3, "weights": torch.ones(2)}, path)
+    ...     print(os.listdir(os.path.dirname(path)), load_checkpoint(path)["epoch"])
+    ['state.pt'] 3
+    """
     path = os.fspath(path)
     buffer = io.BytesIO()
     torch.save({"format_version": FORMAT_VERSION, **state}, buffer)
@@ -65,7 +111,46 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read and verify a checkpoint written by :func:`save_checkpoint` (CPU tensors)."""
+    """Read and verify a checkpoint written by :func:`save_checkpoint` (CPU tensors).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save_checkpoint`.
+
+    Returns
+    -------
+    state : dict
+        The saved dict (plus ``"format_version"``), tensors on the CPU.
+
+    Raises
+    ------
+    CheckpointError
+        The file is not a deepclust checkpoint, is truncated or corrupted, or has another
+        format version.
+
+    Examples
+    --------
+    A checkpoint whose bytes changed is refused before anything is unpickled:
+
+    >>> import os
+    >>> import tempfile
+    >>> import torch
+    >>> from deepclust.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "state.pt")
+    ...     save_checkpoint({"weights": torch.arange(3.0)}, path)
+    ...     print(load_checkpoint(path)["weights"])
+    ...     with open(path, "r+b") as f:
+    ...         _ = f.seek(-1, os.SEEK_END)
+    ...         _ = f.write(b"!")
+    ...     try:
+    ...         load_checkpoint(path)
+    ...     except CheckpointError:
+    ...         print("corrupted file refused")
+    tensor([0., 1., 2.])
+    corrupted file refused
+    """
     path = os.fspath(path)
     with open(path, "rb") as f:
         data = f.read()

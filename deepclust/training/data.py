@@ -25,7 +25,22 @@ _DEVICE_MEMORY_SHARE = 0.4
 
 
 def is_memory_mapped(array) -> bool:
-    """Whether ``array`` is a ``numpy.memmap`` or a view into one (or into an ``mmap``)."""
+    """Whether ``array`` is a ``numpy.memmap`` or a view into one (or into an ``mmap``).
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from deepclust.training.data import is_memory_mapped
+    >>> is_memory_mapped(np.zeros((4, 3)))
+    False
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     mm = np.lib.format.open_memmap(os.path.join(tmp, "X.npy"), mode="w+", dtype=np.float32, shape=(4, 3))
+    ...     print(is_memory_mapped(mm), is_memory_mapped(mm[1:3]))
+    ...     del mm
+    True True
+    """
     a = array
     while a is not None:
         if isinstance(a, (np.memmap, mmap.mmap)):
@@ -52,6 +67,21 @@ class TensorStore:
     ----------
     mode : {"device", "pinned", "memmap"}
         The data path in use (see the module docstring).
+
+    Examples
+    --------
+    ``uint8`` images are kept as bytes and delivered as float32 in [0, 1]:
+
+    >>> import numpy as np
+    >>> import torch
+    >>> from deepclust.training.data import TensorStore
+    >>> images = np.full((6, 1, 4, 4), 255, dtype=np.uint8)
+    >>> store = TensorStore(images, torch.device("cpu"))
+    >>> len(store), store.mode, store.tensor.dtype
+    (6, 'device', torch.uint8)
+    >>> batch = store.get(torch.tensor([0, 3]))
+    >>> batch.shape, batch.dtype, float(batch.max())
+    (torch.Size([2, 1, 4, 4]), torch.float32, 1.0)
     """
 
     def __init__(self, array: np.ndarray, device: torch.device):

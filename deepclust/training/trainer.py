@@ -24,29 +24,156 @@ from ..objectives.base import Objective
 from .callbacks import Callback
 from .checkpoint import CheckpointError
 from .data import TensorStore
+from .distributed import DistributedContext
 
 _OOM_ERRORS = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError})
 
 
 class NonFiniteWarning(UserWarning):
-    """A training step produced a non-finite loss or gradient and was skipped."""
+    """A training step produced a non-finite loss or gradient and was skipped.
+
+    The step's update is not applied and every learning rate is halved for the rest of the
+    fit (:attr:`Trainer.lr_backoff`). A rare skipped step (e.g. under float16 mixed
+    precision) is harmless; ``history_[i]["skipped_steps"]`` counts them per epoch. If they
+    keep coming, lower ``lr``, look for huge, ``nan`` or ``inf`` values in ``X``, check a
+    custom ``backbone`` or ``augment``, or set ``amp=False``. After
+    :attr:`Trainer.max_nonfinite_steps` consecutive skipped steps the fit stops with a
+    :class:`NonFiniteError`.
+
+    Examples
+    --------
+    An augmentation that returns ``nan`` makes every step non-finite: four warnings, then
+    the error on the fifth consecutive step.
+
+    >>> import warnings
+    >>> from sklearn.datasets import make_blobs
+    >>> from deepclust import DRCClustering
+    >>> from deepclust.training.trainer import NonFiniteError, NonFiniteWarning
+    >>> def broken_views(x, generator):
+    ...     return x * float("nan")
+    >>> X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
+    >>> model = DRCClustering(n_clusters=3, max_epochs=2, batch_size=10, augment=broken_views, device="cpu")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always", NonFiniteWarning)
+    ...     try:
+    ...         model.fit(X)
+    ...     except NonFiniteError as exc:
+    ...         print("diverged:", str(exc).startswith("Training diverged at epoch 0"))
+    diverged: True
+    >>> sum(issubclass(w.category, NonFiniteWarning) for w in caught)
+    4
+
+    ``warnings.simplefilter("error", NonFiniteWarning)`` stops at the first non-finite step
+    instead; ``"ignore"`` silences the warnings.
+    """
 
 
 class NonFiniteError(FloatingPointError):
-    """Training diverged: too many consecutive non-finite steps."""
+    """Training diverged: too many consecutive non-finite steps.
+
+    Raised by ``fit`` after :attr:`Trainer.max_nonfinite_steps` consecutive steps with a
+    non-finite loss or gradient (each one announced by a :class:`NonFiniteWarning`), or when
+    the weights or BatchNorm statistics become non-finite. The network is restored to the
+    end of the last completed epoch, never left with ``nan`` weights. What to do: lower
+    ``lr``, check ``X`` for ``nan``, ``inf`` or extreme values, check a custom ``backbone``
+    or ``augment``, or set ``amp=False``. It is a :class:`FloatingPointError`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from deepclust import DRCClustering
+    >>> from deepclust.training.trainer import NonFiniteError, NonFiniteWarning
+    >>> X, _ = make_blobs(n_samples=40, centers=2, random_state=0)
+    >>> model = DRCClustering(n_clusters=2, max_epochs=1, batch_size=8, augment=lambda x, g: x / 0.0, device="cpu")
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", NonFiniteWarning)
+    ...     try:
+    ...         model.fit(X)
+    ...     except NonFiniteError as exc:
+    ...         print(type(exc).__name__, "lower lr" in str(exc))
+    NonFiniteError True
+    >>> issubclass(NonFiniteError, FloatingPointError)
+    True
+    """
 
 
 class OutOfMemoryWarning(UserWarning):
-    """The device ran out of memory; training continues with smaller batches."""
+    """The device ran out of memory; training continues with smaller batches.
+
+    On an out-of-memory error (CUDA) the batch is split in halves and the batch size is
+    halved for the rest of the fit, down to :attr:`Trainer.min_oom_batch_size`. Training
+    goes on, but with a smaller batch than requested, which changes contrastive losses
+    (fewer negatives per anchor). What to do: to keep the requested ``batch_size``, use a
+    smaller backbone or smaller images, ``amp=True``, or free GPU memory; or pass a
+    smaller ``batch_size`` yourself. Turn the warning into an error to stop instead of
+    shrinking the batch. Under data-parallel training the batch cannot be split, and an
+    out-of-memory error ends the fit.
+
+    Examples
+    --------
+    A backbone that, like a small GPU, cannot take more than 32 samples (64 rows of two
+    views) per step:
+
+    >>> import warnings
+    >>> import torch
+    >>> from sklearn.datasets import make_blobs
+    >>> from deepclust import DRCClustering
+    >>> from deepclust.training.trainer import OutOfMemoryWarning
+    >>> class SmallMemoryBackbone(torch.nn.Module):
+    ...     out_features = 16
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.linear = torch.nn.Linear(2, 16)
+    ...     def forward(self, x):
+    ...         if self.training and x.shape[0] > 64:
+    ...             raise torch.cuda.OutOfMemoryError("simulated: CUDA out of memory")
+    ...         return self.linear(x)
+    >>> X, _ = make_blobs(n_samples=64, centers=3, random_state=0)
+    >>> model = DRCClustering(
+    ...     n_clusters=3, max_epochs=2, batch_size=64, backbone=SmallMemoryBackbone(), device="cpu", random_state=0
+    ... )
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always", OutOfMemoryWarning)
+    ...     _ = model.fit(X)
+    >>> [str(w.message)[-14:] for w in caught if issubclass(w.category, OutOfMemoryWarning)]
+    ['batch_size=32.']
+    >>> model.n_iter_
+    2
+
+    Stop instead of training with smaller batches:
+
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", OutOfMemoryWarning)
+    ...     try:
+    ...         model.fit(X)
+    ...     except OutOfMemoryWarning:
+    ...         print("stopped")
+    stopped
+    """
 
 
-def batch_partition(n_samples: int, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+def batch_partition(
+    n_samples: int, batch_size: int, generator: torch.Generator, min_size: int = 2
+) -> tuple[torch.Tensor, ...]:
     """A random partition of ``range(n_samples)`` into batches of nearly equal size.
 
-    ``ceil(n / batch_size)`` batches, sizes differing by at most one, never smaller than two
-    (BatchNorm and every contrastive term need two samples), so no sample is dropped.
+    ``ceil(n / batch_size)`` batches, sizes differing by at most one, never smaller than
+    ``min_size`` (two: BatchNorm and every contrastive term need two samples; the world
+    size under data-parallel training, so that every rank gets a sample), so no sample is
+    dropped.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.training.trainer import batch_partition
+    >>> batches = batch_partition(10, 4, torch.Generator().manual_seed(0))
+    >>> [len(b) for b in batches]
+    [4, 3, 3]
+    >>> sorted(torch.cat(batches).tolist()) == list(range(10))
+    True
     """
-    n_batches = max(1, min(math.ceil(n_samples / batch_size), n_samples // 2))
+    n_batches = max(1, min(math.ceil(n_samples / batch_size), n_samples // max(2, min_size)))
     perm = torch.randperm(n_samples, generator=generator)
     return torch.tensor_split(perm, n_batches)
 
@@ -84,6 +211,19 @@ class Trainer:
       after every completed epoch; :meth:`restore_last_epoch` rolls back to it (used after a
       ``KeyboardInterrupt``).
 
+    Data-parallel training
+    ----------------------
+    With a :class:`~deepclust.training.distributed.DistributedContext`, every rank cuts the
+    same global batches, forwards its own slice through ``forward_module`` (the
+    DistributedDataParallel wrapper), and the objective gets the outputs of the whole global
+    batch, all-gathered with gradient: the loss on every rank is the single-process loss and
+    the averaged gradient the single-process gradient. The non-finite check, early stopping
+    and the end-of-epoch finiteness check are agreed between the ranks (all-reduced), the
+    BatchNorm statistics are averaged at the end of every epoch, and the epoch's
+    ``seconds`` is the slowest rank's (``samples_per_s`` the throughput of the whole group).
+    Out-of-memory recovery is not possible there (one rank cannot split its batch while the
+    others wait in a collective): an out-of-memory error ends the fit.
+
     Parameters
     ----------
     module : nn.Module
@@ -100,6 +240,42 @@ class Trainer:
     amp_dtype : torch.dtype or None
         Autocast dtype (CUDA only), None for full precision.
     callbacks : sequence of Callback
+    forward_module : nn.Module or None
+        What the training forward pass calls (a DistributedDataParallel and/or
+        ``torch.compile`` wrapper of ``module``); None: ``module`` itself. ``module`` is what
+        is snapshotted and checkpointed.
+    distributed : DistributedContext or None
+        The process group to train over (None: this process alone).
+
+    Examples
+    --------
+    The estimators build a trainer in ``fit``; by hand, on 32 random samples:
+
+    >>> import torch
+    >>> from deepclust.nn.backbones import MLPBackbone
+    >>> from deepclust.nn.model import ClusterNet, Standardize
+    >>> from deepclust.objectives.drc import DRCObjective
+    >>> from deepclust.training.data import TensorStore
+    >>> from deepclust.training.rng import SeedManager
+    >>> from deepclust.training.trainer import Trainer
+    >>> cpu = torch.device("cpu")
+    >>> objective = DRCObjective()
+    >>> net = ClusterNet(
+    ...     MLPBackbone(4, hidden=(16,), out_features=8), 8, n_clusters=3,
+    ...     standardize=Standardize(torch.zeros(4), torch.ones(4), image=False),
+    ...     projection_dim=objective.projection_dim, cluster_head_hidden=objective.cluster_head_hidden,
+    ... )
+    >>> def noise(x, generator):
+    ...     return x + 0.1 * torch.randn(x.shape, generator=generator)
+    >>> optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    >>> trainer = Trainer(net, objective, noise, optimizer, cpu, SeedManager(0, cpu), batch_size=16)
+    >>> store = TensorStore(torch.randn(32, 4, generator=torch.Generator().manual_seed(0)).numpy(), cpu)
+    >>> objective.setup(n_samples=32, n_clusters=3, device=cpu, max_epochs=2)
+    >>> history = trainer.fit(store, start_epoch=0, end_epoch=2)
+    >>> len(history), trainer.next_epoch, history[-1]["n_clusters_used"] <= 3
+    (2, 2, True)
+    >>> sorted(history[0])[:3]
+    ['assignment_feature', 'assignment_probability', 'balance']
     """
 
     max_nonfinite_steps = 5
@@ -117,8 +293,12 @@ class Trainer:
         batch_size: int,
         amp_dtype: torch.dtype | None = None,
         callbacks: Sequence[Callback] = (),
+        forward_module: nn.Module | None = None,
+        distributed: DistributedContext | None = None,
     ):
         self.module = module
+        self.forward_module = module if forward_module is None else forward_module
+        self.distributed = distributed
         self.objective = objective
         self.augment = augment
         self.optimizer = optimizer
@@ -159,12 +339,20 @@ class Trainer:
         The returned dict also holds ``"_predictions"`` (argmax of the first view) and
         ``"_skipped"`` (a bool: True when the step was non-finite and not applied).
         """
-        x = store.get(index)
+        ctx = self.distributed
+        if ctx is None:
+            x = store.get(index)
+        else:  # this rank's slice of the global batch
+            local, sizes = ctx.shard(index)
+            x = store.get(local)
         with torch.no_grad():
             view_a, view_b = self._views(x)
         n = x.shape[0]
         with self._autocast():
-            out_a, out_b = self.module(torch.cat([view_a, view_b])).split((n, n))
+            out_a, out_b = self.forward_module(torch.cat([view_a, view_b])).split((n, n))
+        if ctx is not None:
+            # The whole global batch, with gradient to this rank's rows (see gather_with_grad).
+            out_a, out_b = ctx.gather_views(out_a, out_b, sizes)
         terms = self.objective(out_a, out_b, index.to(self.device), epoch)
         loss = terms["loss"]
         self.optimizer.zero_grad(set_to_none=True)
@@ -176,7 +364,12 @@ class Trainer:
                 # Per-tensor norms, then their norm (torch.nn.utils.get_total_norm needs torch >= 2.6).
                 norms = torch.stack([torch.linalg.vector_norm(g.detach().float()) for g in grads])
                 finite = finite & torch.isfinite(torch.linalg.vector_norm(norms))
-        skipped = not bool(finite)  # the one host synchronisation of a step on CUDA
+        if ctx is None:
+            skipped = not bool(finite)  # the one host synchronisation of a step on CUDA
+        else:
+            # Loss and averaged gradients are the same on every rank, but the decision must
+            # be too (a rank that steps while another skips would fall out of step): agree.
+            skipped = not ctx.all_true(bool(finite))
         if skipped:
             self.optimizer.zero_grad(set_to_none=True)
         else:
@@ -194,6 +387,16 @@ class Trainer:
 
     def _guarded_steps(self, store: TensorStore, index: torch.Tensor, epoch: int) -> list[tuple[torch.Tensor, dict]]:
         """``train_step`` with out-of-memory recovery: ``[(index_part, terms), ...]``."""
+        if self.distributed is not None:
+            try:
+                return [(index, self.train_step(store, index, epoch))]
+            except _OOM_ERRORS as exc:
+                raise RuntimeError(
+                    f"Out of memory on rank {self.distributed.rank} at epoch {epoch} with a global batch of "
+                    f"{index.numel()} samples. Under torch.distributed one rank cannot split its batch while the "
+                    "others wait in a collective, so the fit stops (torchrun then stops the other ranks). Use a "
+                    "smaller batch_size, amp=True, a smaller backbone or more processes."
+                ) from exc
         try:
             return [(index, self.train_step(store, index, epoch))]
         except _OOM_ERRORS as exc:
@@ -244,6 +447,8 @@ class Trainer:
                 f"non-finite loss or gradient (learning rate backed off to {lr:.3g}). The model was restored "
                 f"to the end of epoch {self.next_epoch - 1}. Try a lower lr, standardised inputs, or amp=False."
             )
+        if self.distributed is not None and not self.distributed.is_main:
+            return  # every rank skipped the same step; rank 0 says so
         warnings.warn(
             f"Non-finite loss or gradient at epoch {epoch}, batch {batch}: step skipped, learning rate "
             f"reduced to {lr:.3g}.",
@@ -266,13 +471,20 @@ class Trainer:
 
     # ------------------------------------------------------------------ full state
     def state_dict(self) -> dict:
-        """Everything needed to continue training exactly (plain containers and tensors only)."""
+        """Everything needed to continue training exactly (plain containers and tensors only).
+
+        Under data-parallel training every rank must call it (it gathers each rank's
+        augmentation generator state, stored under ``rng["augment_per_rank"]``).
+        """
         rng = {
             "shuffle": self.seeds.shuffle.get_state(),
             "augment": self.seeds.augment.get_state(),
             "numpy": json.dumps(self.seeds.numpy.bit_generator.state),
             "torch": torch.get_rng_state(),
+            "world_size": 1 if self.distributed is None else self.distributed.world_size,
         }
+        if self.distributed is not None:
+            rng["augment_per_rank"] = self.distributed.all_gather_object(self.seeds.augment.get_state())
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
@@ -305,7 +517,21 @@ class Trainer:
         self.batch_size = int(state.get("batch_size", self.batch_size))
         rng = state["rng"]
         self.seeds.shuffle.set_state(rng["shuffle"])
-        self.seeds.augment.set_state(rng["augment"])
+        world, rank = (1, 0) if self.distributed is None else (self.distributed.world_size, self.distributed.rank)
+        if int(rng.get("world_size", 1)) == world:
+            self.seeds.augment.set_state(rng["augment_per_rank"][rank] if "augment_per_rank" in rng else rng["augment"])
+        else:
+            # Another number of processes: the per-rank augmentation streams cannot be
+            # continued; each rank starts a fresh one (training continues, not bit-exactly).
+            self.seeds.reseed_augment(int(state["epoch"]))
+            if self.distributed is None or self.distributed.is_main:
+                warnings.warn(
+                    f"The checkpoint was written by {int(rng.get('world_size', 1))} process(es) and is resumed "
+                    f"by {world}: the augmentation streams were re-seeded, so the run does not reproduce an "
+                    "uninterrupted one exactly.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         self.seeds.numpy.bit_generator.state = json.loads(rng["numpy"])
         torch.set_rng_state(rng["torch"])
         if self.device.type == "cuda" and "cuda" in rng:
@@ -326,7 +552,9 @@ class Trainer:
         saved epoch.
         """
         n = len(store)
+        ctx = self.distributed
         self.module.train()
+        self.forward_module.train()
         self.next_epoch = start_epoch
         self.previous_predictions = torch.full((n,), -1, dtype=torch.long, device=self.device)
         self._consecutive_nonfinite = 0
@@ -337,7 +565,7 @@ class Trainer:
             self._notify("on_epoch_begin", epoch)
             self.objective.on_epoch_begin(epoch)
             started = time.perf_counter()
-            batches = batch_partition(n, self.batch_size, self.seeds.shuffle)
+            batches = batch_partition(n, self.batch_size, self.seeds.shuffle, 2 if ctx is None else ctx.world_size)
             sums: dict[str, torch.Tensor] = {}
             weights = 0.0
             skipped = 0
@@ -358,6 +586,9 @@ class Trainer:
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             seconds = time.perf_counter() - started
+            if ctx is not None:
+                seconds = ctx.max(seconds)  # the group's epoch time: its slowest rank
+                ctx.sync_buffers(self.module)  # BatchNorm statistics saw only this rank's slices
             scale = 1.0 if skipped == 0 else (1.0 / weights if weights > 0 else float("nan"))
             entry = {"epoch": epoch, **{k: float(v) * scale for k, v in sums.items()}}
             entry["labels_changed"] = float((predictions != self.previous_predictions).float().mean())
@@ -376,7 +607,10 @@ class Trainer:
             self.history.append(entry)
             self.next_epoch = epoch + 1
             self._take_snapshot()
-            if self._notify("on_epoch_end", entry):
+            stop = self._notify("on_epoch_end", entry)
+            if ctx is not None:
+                stop = ctx.any_true(stop)  # every rank stops after the same epoch
+            if stop:
                 break
         self._notify("on_train_end")
         return self.history
