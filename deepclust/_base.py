@@ -372,8 +372,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 # Like skorch: keep a usable estimator at the last completed epoch.
                 trainer.restore_last_epoch()
                 warnings.warn(
-                    f"fit was interrupted (KeyboardInterrupt); the model is left at the end of epoch "
-                    f"{len(trainer.history) - 1} with its history up to there.",
+                    f"fit was interrupted (KeyboardInterrupt); the model was {trainer._restored_to()}, "
+                    "with its history up to there.",
                     UserWarning,
                     stacklevel=2,
                 )

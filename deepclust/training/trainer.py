@@ -444,8 +444,8 @@ class Trainer:
             self.restore_last_epoch()
             raise NonFiniteError(
                 f"Training diverged at epoch {epoch}: {self._consecutive_nonfinite} consecutive steps had a "
-                f"non-finite loss or gradient (learning rate backed off to {lr:.3g}). The model was restored "
-                f"to the end of epoch {self.next_epoch - 1}. Try a lower lr, standardised inputs, or amp=False."
+                f"non-finite loss or gradient (learning rate backed off to {lr:.3g}). The model was "
+                f"{self._restored_to()}. Try a lower lr, standardised inputs, or amp=False."
             )
         if self.distributed is not None and not self.distributed.is_main:
             return  # every rank skipped the same step; rank 0 says so
@@ -463,6 +463,12 @@ class Trainer:
     def _module_is_finite(self) -> bool:
         flags = [torch.isfinite(t).all() for t in self.module.state_dict().values() if t.is_floating_point()]
         return bool(torch.stack(flags).all()) if flags else True
+
+    def _restored_to(self) -> str:
+        """Where ``restore_last_epoch`` put the module, in words (for error messages)."""
+        if self.next_epoch == 0:
+            return "restored to its initial weights (no epoch had completed)"
+        return f"restored to the end of epoch {self.next_epoch - 1}"
 
     def restore_last_epoch(self) -> None:
         """Load the module state of the end of the last completed epoch (or of the start)."""
@@ -601,7 +607,7 @@ class Trainer:
                 self.restore_last_epoch()
                 raise NonFiniteError(
                     f"Training diverged at epoch {epoch}: the weights (or BatchNorm statistics) became non-finite. The model was "
-                    f"restored to the end of epoch {epoch - 1}. Try a lower lr or standardised inputs."
+                    f"{self._restored_to()}. Try a lower lr or standardised inputs."
                 )
             self.previous_predictions = predictions
             self.history.append(entry)
