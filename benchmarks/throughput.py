@@ -295,9 +295,10 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per side, interleaved (best kept)")
-    parser.add_argument("--aug-threads", type=int, default=1,
-                        help="torch threads for our side of the augmentation test on the CPU (default 1; "
-                             "Compose runs batches of up to 2**22 elements with one thread anyway)")
+    parser.add_argument("--aug-threads", type=int, default=0,
+                        help="torch threads for our side of the augmentation test on the CPU (default 0: "
+                             "torch's setting, i.e. the same cores the DataLoader workers get; Compose runs "
+                             "batches of up to 2**18 elements with one thread anyway)")
     parser.add_argument("--step-batch", type=int, default=None, help="batch of the step test (CPU default 32)")
     parser.add_argument("--steps", type=int, default=5, help="interleaved (full, bare) step pairs")
     parser.add_argument("--backbone", default="resnet18")
@@ -317,6 +318,7 @@ def main(argv=None):
           + f" | cores: {os.cpu_count()} ({cpu}) | torch threads: {torch.get_num_threads()} | torch {torch.__version__}")
 
     threads = torch.get_num_threads()
+    args.aug_threads = args.aug_threads or threads
     if device.type == "cpu":
         torch.set_num_threads(args.aug_threads)
     if args.ops:
