@@ -392,7 +392,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         n_used = len(np.unique(self.labels_))
         if self.history_:  # eval-mode count of the final labels_ (n_clusters_used: training views)
             self.history_[-1]["n_clusters_labels"] = n_used
-        if n_used < self.n_clusters and (ctx is None or ctx.is_main):
+        if n_used < self.n_clusters and _distributed.is_main_rank(ctx):
             warnings.warn(
                 f"Cluster collapse: the training data is assigned to {n_used} of n_clusters={self.n_clusters} "
                 "clusters (see history_[i]['n_clusters_used'] per epoch). Train longer, use fewer clusters or "

@@ -12,7 +12,7 @@ import sys
 import time
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .distributed import run_on_main
+from .distributed import is_main_rank, run_on_main
 
 __all__ = ["Callback", "Checkpoint", "CheckpointError", "PrintLog", "ProgressBar"]
 
@@ -72,8 +72,7 @@ class Callback:
 
 
 def _is_main(trainer) -> bool:
-    context = getattr(trainer, "distributed", None)
-    return context is None or context.is_main
+    return is_main_rank(getattr(trainer, "distributed", None))
 
 
 def format_entry(entry: dict) -> str:

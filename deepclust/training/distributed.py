@@ -70,6 +70,7 @@ __all__ = [
     "gather_with_grad",
     "is_initialized",
     "is_main_process",
+    "is_main_rank",
     "launched_by_torchrun",
     "local_rank",
     "rank",
@@ -536,6 +537,21 @@ class DistributedContext:
         if error is not None:
             raise error
         return result
+
+
+def is_main_rank(context: DistributedContext | None) -> bool:
+    """Whether this process speaks for the group: rank 0 of ``context``, or any process without one.
+
+    What prints, warns and writes files during ``fit`` checks this, so that under
+    ``torch.distributed`` it happens once.
+
+    Examples
+    --------
+    >>> from deepclust.training.distributed import is_main_rank
+    >>> is_main_rank(None)
+    True
+    """
+    return context is None or context.is_main
 
 
 def run_on_main(context: DistributedContext | None, fn):

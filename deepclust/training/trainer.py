@@ -24,7 +24,7 @@ from ..objectives.base import Objective
 from .callbacks import Callback
 from .checkpoint import CheckpointError
 from .data import TensorStore
-from .distributed import DistributedContext
+from .distributed import DistributedContext, is_main_rank
 
 _OOM_ERRORS = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError})
 
@@ -447,7 +447,7 @@ class Trainer:
                 f"non-finite loss or gradient (learning rate backed off to {lr:.3g}). The model was "
                 f"{self._restored_to()}. Try a lower lr, standardised inputs, or amp=False."
             )
-        if self.distributed is not None and not self.distributed.is_main:
+        if not is_main_rank(self.distributed):
             return  # every rank skipped the same step; rank 0 says so
         warnings.warn(
             f"Non-finite loss or gradient at epoch {epoch}, batch {batch}: step skipped, learning rate "
@@ -530,7 +530,7 @@ class Trainer:
             # Another number of processes: the per-rank augmentation streams cannot be
             # continued; each rank starts a fresh one (training continues, not bit-exactly).
             self.seeds.reseed_augment(int(state["epoch"]))
-            if self.distributed is None or self.distributed.is_main:
+            if is_main_rank(self.distributed):
                 warnings.warn(
                     f"The checkpoint was written by {int(rng.get('world_size', 1))} process(es) and is resumed "
                     f"by {world}: the augmentation streams were re-seeded, so the run does not reproduce an "
