@@ -18,6 +18,7 @@ from .ops import (
     RandomResizedCrop,
     RandomResizedCropAffine,
 )
+from .warp import RandomAffineElastic, RandomStrokeWidth, gaussian_displacement
 from .presets import (
     PRESETS,
     cc_preset,
@@ -35,13 +36,16 @@ __all__ = [
     "Compose",
     "FeatureMask",
     "GaussianNoise",
+    "RandomAffineElastic",
     "RandomColorJitter",
     "RandomGaussianBlur",
     "RandomGreyscale",
     "RandomHorizontalFlip",
     "RandomResizedCrop",
     "RandomResizedCropAffine",
+    "RandomStrokeWidth",
     "cc_preset",
+    "gaussian_displacement",
     "grey_preset",
     "light_preset",
     "resolve_augment",
