@@ -113,7 +113,8 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
     augment : {"auto", "cc", "simclr", "light", "grey", "tabular"}, None or callable, default="auto"
         How the two views are made. "auto": Gaussian noise (0.2 feature standard
         deviations) and random feature masking (p = 0.1) for tabular data ("tabular");
-        random resized crop, small rotation/shift and noise for grey images ("grey"); CC's
+        an affine + elastic warp, stroke width and noise for grey images ("grey": made for
+        handwriting such as digits, MNIST, USPS; ours, see ``grey_preset``); CC's
         recipe for RGB ("cc": crop, flip, colour jitter with p = 0.8, grayscale p = 0.2).
         The other names are presets of ``deepclust.augment.presets``. None: no
         augmentation. A callable ``f(x, generator)`` (or
