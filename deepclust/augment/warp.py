@@ -12,8 +12,6 @@ parameters and one ``grid_sample`` for the whole batch.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -34,9 +32,7 @@ def _gaussian_kernel(sigma: float, dtype, device) -> torch.Tensor:
     return pdf / pdf.sum()
 
 
-def gaussian_displacement(
-    noise: torch.Tensor, alpha: float, sigma: float
-) -> torch.Tensor:
+def gaussian_displacement(noise: torch.Tensor, alpha: float, sigma: float) -> torch.Tensor:
     """Elastic displacement fields from uniform noise, as torchvision's ``ElasticTransform``.
 
     Each of the two planes of ``noise`` (uniform in [-1, 1]) is blurred by a Gaussian of
@@ -188,10 +184,12 @@ class RandomAffineElastic:
 def _inverse_affine(params: dict[str, torch.Tensor], height: int, width: int, dtype) -> torch.Tensor:
     """torchvision's ``_get_inverse_affine_matrix`` (centre 0, x shear) per sample, as the
     ``(B, 2, 3)`` theta of ``affine_grid`` in normalised coordinates."""
-    rot = torch.deg2rad(params["angle"].double())
-    sx = torch.deg2rad(params["shear"].double())
-    scale = params["scale"].double()
-    tx, ty = params["translate"].double().unbind(dim=1)
+    # float64 like torchvision's Python arithmetic, except on MPS, which has no float64.
+    wide = torch.float32 if params["angle"].device.type == "mps" else torch.float64
+    rot = torch.deg2rad(params["angle"].to(wide))
+    sx = torch.deg2rad(params["shear"].to(wide))
+    scale = params["scale"].to(wide)
+    tx, ty = params["translate"].to(wide).unbind(dim=1)
     # Rotation-scale-shear (torchvision: sy = 0), inverted; det = 1 before scaling.
     a = torch.cos(rot)
     b = -torch.cos(rot) * torch.tan(sx) - torch.sin(rot)
