@@ -15,11 +15,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .ops import _uniform
+
 __all__ = ["RandomAffineElastic", "RandomStrokeWidth", "gaussian_displacement"]
-
-
-def _uniform(n: int, low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
-    return low + (high - low) * torch.rand(n, generator=generator, device=device)
 
 
 def _gaussian_kernel(sigma: float, dtype, device) -> torch.Tensor:
