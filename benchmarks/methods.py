@@ -69,6 +69,35 @@ def deep_class(name: str):
     return cls
 
 
+#: ``--curve N``: print the cluster head's ACC on N fitted samples after every epoch.
+CURVE_SAMPLES: int | None = None
+
+
+def _learning_curve(estimator, X, y):
+    """A callback printing the head's ACC on ``(X, y)`` after each epoch; its time is kept apart."""
+    from deepclust.metrics import cluster_accuracy
+    from deepclust.training.callbacks import Callback
+
+    class LearningCurve(Callback):
+        seconds = 0.0
+
+        def on_epoch_end(self, trainer, entry):
+            t0 = time.perf_counter()
+            # predict() needs the fitted attributes; lend it the network being trained.
+            estimator.module_, estimator.device_ = trainer.module, trainer.device
+            try:
+                acc = cluster_accuracy(y, estimator.predict(X))
+            finally:
+                del estimator.module_, estimator.device_
+                trainer.module.train()
+                trainer.forward_module.train()
+            self.seconds += time.perf_counter() - t0
+            print(f"    epoch {entry['epoch']}: ACC {acc:.4f} on {len(y)} fitted samples "
+                  f"({entry['seconds']:.0f}s)", flush=True)
+
+    return LearningCurve()
+
+
 def _deep(name):
     def run(ds, fit_index, test_index, seed, max_epochs, device, preset):
         cls = deep_class(name)
@@ -80,9 +109,14 @@ def _deep(name):
             params["max_epochs"] = int(max_epochs)
         est = cls(**params)
         X_fit = ds.X[fit_index]
+        curve = None
+        if CURVE_SAMPLES:
+            pick = np.random.default_rng(0).permutation(len(fit_index))[:CURVE_SAMPLES]
+            curve = _learning_curve(est, X_fit[pick], ds.y[fit_index][pick])
+            est.set_params(callbacks=[curve])
         t0 = time.perf_counter()
         labels = est.fit(X_fit).labels_
-        seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - t0 - (curve.seconds if curve is not None else 0.0)
         labels_test = est.predict(ds.X[test_index]) if test_index is not None and len(test_index) else None
         cfg = {k: v for k, v in est.get_params().items() if k in ("backbone", "augment", "batch_size", "lr", "max_epochs")}
         config = f"{preset}: " + " ".join(f"{k}={v}" for k, v in cfg.items())

@@ -139,8 +139,11 @@ def main(argv=None) -> int:
                    help="reduced run: a fixed stratified subset of this many samples (labelled in the CSV)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     p.add_argument("--tag", default="", help="free text stored in the config column (e.g. 'reduced CPU run')")
+    p.add_argument("--curve", type=int, default=None, metavar="N",
+                   help="deep methods: print the ACC on N fitted samples after every epoch (not counted in seconds)")
     p.add_argument("--list", action="store_true", help="print which methods can run here and exit")
     args = p.parse_args(argv)
+    M.CURVE_SAMPLES = args.curve
 
     avail = M.availability()
     if args.list:
