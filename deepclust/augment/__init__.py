@@ -18,6 +18,7 @@ from .ops import (
     RandomResizedCrop,
     RandomResizedCropAffine,
 )
+from .erasing import RandomErasing
 from .warp import RandomAffineElastic, RandomStrokeWidth, gaussian_displacement
 from .presets import (
     PRESETS,
@@ -38,6 +39,7 @@ __all__ = [
     "GaussianNoise",
     "RandomAffineElastic",
     "RandomColorJitter",
+    "RandomErasing",
     "RandomGaussianBlur",
     "RandomGreyscale",
     "RandomHorizontalFlip",

@@ -19,6 +19,7 @@ from .ops import (
     RandomResizedCrop,
 )
 from .warp import RandomAffineElastic, RandomStrokeWidth
+from .erasing import RandomErasing
 
 #: Names accepted by the estimators' ``augment`` parameter.
 PRESETS = ("auto", "cc", "simclr", "light", "grey", "tabular")
@@ -42,15 +43,19 @@ def tabular_preset(mean: torch.Tensor, std: torch.Tensor, noise: float = 0.2, ma
     return Compose([GaussianNoise(noise, scale=std), FeatureMask(mask_p, fill=mean)])
 
 
-def grey_preset(value_range: tuple[float, float] = (0.0, 1.0), image_size: int = 16) -> Compose:
+def grey_preset(
+    value_range: tuple[float, float] = (0.0, 1.0), image_size: int = 16, erase_p: float = 0.0
+) -> Compose:
     """Small grey images (digits, MNIST, USPS): affine + elastic warp, stroke width, noise.
 
     A random affine warp (rotation and x-shear up to 15 degrees, scale 0.85-1.15, shift up
     to 10% of the side) with an elastic distortion (torchvision's ``ElasticTransform`` with
     ``sigma = image_size / 8`` pixels and ``alpha = 0.054 image_size**2``: a mean
     displacement of about 3.4% of the side per axis, 0.54 px at 16 px), a thicker or thinner stroke
-    for half of the samples (:class:`~deepclust.augment.RandomStrokeWidth`), then Gaussian
-    noise of 3% of the value range, clamped to it. No flip and no crop: both change what a
+    for half of the samples (:class:`~deepclust.augment.RandomStrokeWidth`), optionally a
+    random erasing (:class:`~deepclust.augment.RandomErasing`, torchvision's default
+    rectangles, filled with the background) for ``erase_p`` of them, then Gaussian noise of 3% of the
+    value range, clamped to it. No flip and no crop: both change what a
     digit is (a flipped 2 is no digit; a crop of a 7 can be a 1).
 
     Ours, not the papers' (CC and DRC evaluate on natural images only): chosen because
@@ -66,6 +71,14 @@ def grey_preset(value_range: tuple[float, float] = (0.0, 1.0), image_size: int =
         (min, max) of the image values; the warp fills with the min (the background).
     image_size : int, default=16
         Side of the images in pixels (the elastic field scales with it).
+    erase_p : float, default=0.0
+        Probability of erasing a rectangle (off by default). Warps change the style of a
+        stroke, not whether it is there; erasing makes the features tolerate a missing
+        stroke, which should join styles such as the 7 with and without a crossbar (on
+        MNIST, SCL put 800 crossed 7s with the 2s). Measured on MNIST (4 epochs, seed 0, one
+        CPU core): with ``erase_p=0.5`` JCL reached ACC 0.971 but SCL 0.966 against 0.968
+        without, the crossed 7s then split between the 2s, 4s and 9s; not enough to make it
+        the default.
 
     Examples
     --------
@@ -74,22 +87,25 @@ def grey_preset(value_range: tuple[float, float] = (0.0, 1.0), image_size: int =
     >>> aug = grey_preset(image_size=28)
     >>> [type(op).__name__ for op in aug.ops]
     ['RandomAffineElastic', 'RandomStrokeWidth', 'GaussianNoise']
+    >>> [type(op).__name__ for op in grey_preset(image_size=28, erase_p=0.5).ops]
+    ['RandomAffineElastic', 'RandomStrokeWidth', 'RandomErasing', 'GaussianNoise']
     >>> out = aug(torch.rand(8, 1, 28, 28), torch.Generator().manual_seed(0))
     >>> out.shape, bool(out.min() >= 0) and bool(out.max() <= 1)
     (torch.Size([8, 1, 28, 28]), True)
     """
     lo, hi = value_range
     size = float(image_size)
-    return Compose(
-        [
-            RandomAffineElastic(
-                degrees=15.0, shear=15.0, scale=(0.85, 1.15), translate=0.1, alpha=0.054 * size**2,
-                sigma=size / 8, fill=lo,
-            ),
-            RandomStrokeWidth(p=0.5, strength=(0.0, 0.6)),
-            GaussianNoise(0.03 * (hi - lo), clamp=(lo, hi)),
-        ]
-    )
+    ops = [
+        RandomAffineElastic(
+            degrees=15.0, shear=15.0, scale=(0.85, 1.15), translate=0.1, alpha=0.054 * size**2,
+            sigma=size / 8, fill=lo,
+        ),
+        RandomStrokeWidth(p=0.5, strength=(0.0, 0.6)),
+    ]
+    if erase_p > 0:
+        ops.append(RandomErasing(p=erase_p, value=lo))
+    ops.append(GaussianNoise(0.03 * (hi - lo), clamp=(lo, hi)))
+    return Compose(ops)
 
 
 def _blur_kernel(image_size: int) -> int:

@@ -166,5 +166,5 @@ class TensorStore:
                 batch = host.clone()  # the buffer is reused by the next call
         if self._cuda and batch.ndim == 4:
             batch = batch.contiguous(memory_format=torch.channels_last)
-        batch = batch.float()
-        return batch * self.scale if self.scale is not None else batch
+        batch = batch.float()  # a new tensor (gathered, copied or converted): safe to scale in place
+        return batch.mul_(self.scale) if self.scale is not None else batch
