@@ -113,7 +113,7 @@ ANCHORS = {
     "cifar10": "CC 0.790, DRC 0.727 (published, ResNet-34, 1000 epochs on a GPU).",
 }
 NOT_RUN = {
-    "mnist": ("Not run yet: one deep fit on 70k 28x28 images takes about 6 minutes per epoch on one CPU core; "
+    "mnist": ("Not run yet: one deep fit on 70k 28x28 images takes about 2 minutes per epoch on one CPU core; "
               "run the command below on a free machine or a GPU."),
     "cifar10": ("Not run: no GPU was available to this session, and the CPU (2 cores shared) cannot train a "
                 "ResNet-18 on 60k images in the time available. The GPU protocol (ResNet-18 with CIFAR stem, CC "

@@ -107,8 +107,7 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
     backbone : {"auto", "mlp", "cnn", "resnet18", "resnet34"} or torch.nn.Module, default="auto"
         Feature extractor. "auto" is "mlp" for tabular input, "resnet18" for RGB images of
         at least 16 px a side (CIFAR stem up to 64 px, ImageNet stem above) and "cnn" (a
-        small VGG-style CNN: 16/32/64 channels for one-channel images, else 32/64/128) for
-        grey or smaller images. A module
+        small VGG-style CNN) for grey or smaller images. A module
         must map a standardised batch of the model layout (``(B, n_features)`` or
         ``(B, C, H, W)``) to ``(B, D)``; it is deep-copied, never trained in place.
     augment : {"auto", "cc", "simclr", "light", "grey", "tabular"}, None or callable, default="auto"

@@ -48,6 +48,15 @@ def test_cnn_still_default_for_grey():
     assert isinstance(build_backbone("auto", (1, 8, 8)), SmallCNN)
 
 
+def test_image_module_is_channels_last_on_cpu():
+    X = np.random.default_rng(0).integers(0, 256, size=(20, 8, 8), dtype=np.uint8)
+    est = DRCClustering(n_clusters=2, max_epochs=1, batch_size=10, device="cpu", random_state=0).fit(X)
+    conv = next(m for m in est.module_.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    # Predictions do not depend on the input's memory layout.
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
 def test_estimator_end_to_end_on_small_rgb_uint8():
     X = np.random.default_rng(0).integers(0, 256, size=(24, 32, 32, 3), dtype=np.uint8)
     est = DRCClustering(n_clusters=3, max_epochs=1, batch_size=12, device="cpu", random_state=0).fit(X)
