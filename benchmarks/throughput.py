@@ -238,8 +238,7 @@ def bench_step(X: np.ndarray, device: torch.device, batch_size: int, steps: int,
         build_backbone(backbone, sample_shape), 512, 10, Standardize(np.full(3, 0.5), np.full(3, 0.25), image=True),
         projection_dim=None,
     ).to(device)
-    if device.type == "cuda":
-        module = module.to(memory_format=torch.channels_last)
+    module = module.to(memory_format=torch.channels_last)  # as the estimators do, on every device
     objective = DRCObjective()
     objective.setup(len(X), 10, device, 1)
     augment = resolve_augment("auto", layout, np.zeros(3), np.ones(3), (0.0, 1.0))
