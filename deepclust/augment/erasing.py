@@ -2,8 +2,9 @@
 
 Erasing a random rectangle hides part of the object, so instance contrast has to match two
 views from what is left: the features stop depending on any single stroke or part. On
-handwritten digits this is what joins styles that differ by one stroke (e.g. 7 with and
-without a crossbar), which style warps (:mod:`deepclust.augment.warp`) cannot do.
+handwritten digits it was tried to join styles that differ by one stroke (the 7 with and
+without a crossbar), which style warps (:mod:`deepclust.augment.warp`) cannot do; on MNIST it
+did not join them (see ``grey_preset``'s ``erase_p``), so the presets leave it off.
 """
 
 from __future__ import annotations
