@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .ops import _uniform
+from .ops import _bernoulli, _uniform
 
 __all__ = ["RandomErasing"]
 
@@ -81,7 +81,7 @@ class RandomErasing:
         w = torch.round(torch.sqrt(area / aspect)).long()
         fits = (h < height) & (w < width)
         first = fits.long().argmax(dim=1, keepdim=True)  # the first draw that fits (0 if none)
-        ok = fits.gather(1, first).squeeze(1) & (torch.rand(n, generator=generator, device=device) < self.p)
+        ok = fits.gather(1, first).squeeze(1) & _bernoulli(n, self.p, generator, device)
         h = h.gather(1, first).squeeze(1) * ok
         w = w.gather(1, first).squeeze(1) * ok
         top = (torch.rand(n, generator=generator, device=device) * (height - h + 1)).long()

@@ -509,7 +509,7 @@ class RandomResizedCrop(_ParamOp):
         left = torch.floor(u[:, 1] * (width - w + 1)).long().clamp(max=width - 1)
         top = torch.where(any_valid, top, (height - h) // 2)
         left = torch.where(any_valid, left, (width - w) // 2)
-        flip = torch.rand(n, generator=generator, device=device) < self.flip_p
+        flip = _bernoulli(n, self.flip_p, generator, device)
         return {"top": top, "left": left, "height": h, "width": w, "flip": flip}
 
     def apply(self, x: torch.Tensor, params: dict) -> torch.Tensor:

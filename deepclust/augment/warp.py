@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .ops import _uniform
+from .ops import _bernoulli, _uniform
 
 __all__ = ["RandomAffineElastic", "RandomStrokeWidth", "gaussian_displacement"]
 
@@ -154,7 +154,7 @@ class RandomAffineElastic:
         }
         if self.alpha > 0:
             noise = torch.rand((n, 2, height, width), generator=generator, device=device, dtype=x.dtype) * 2 - 1
-            on = (torch.rand(n, generator=generator, device=device) < self.elastic_p).to(x.dtype)
+            on = _bernoulli(n, self.elastic_p, generator, device).to(x.dtype)
             params["displacement"] = gaussian_displacement(noise, self.alpha, self.sigma) * on.view(n, 1, 1, 1)
         return params
 
@@ -235,8 +235,8 @@ class RandomStrokeWidth:
     def sample_params(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         n, device = x.shape[0], x.device
         amount = _uniform(n, *self.strength, generator, device)
-        on = torch.rand(n, generator=generator, device=device) < self.p
-        sign = torch.where(torch.rand(n, generator=generator, device=device) < 0.5, 1.0, -1.0)
+        on = _bernoulli(n, self.p, generator, device)
+        sign = torch.where(_bernoulli(n, 0.5, generator, device), 1.0, -1.0)
         return {"amount": amount * sign * on}
 
     def apply(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
