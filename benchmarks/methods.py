@@ -83,12 +83,15 @@ def _learning_curve(estimator, X, y):
 
         def on_epoch_end(self, trainer, entry):
             t0 = time.perf_counter()
-            # predict() needs the fitted attributes; lend it the network being trained.
+            # predict() needs the fitted attributes; lend it the network being trained and put
+            # back whatever was there (nothing, unless the fit continues an earlier one).
+            saved = {k: estimator.__dict__.pop(k) for k in ("module_", "device_") if k in estimator.__dict__}
             estimator.module_, estimator.device_ = trainer.module, trainer.device
             try:
                 acc = cluster_accuracy(y, estimator.predict(X))
             finally:
                 del estimator.module_, estimator.device_
+                estimator.__dict__.update(saved)
                 trainer.module.train()
                 trainer.forward_module.train()
             self.seconds += time.perf_counter() - t0

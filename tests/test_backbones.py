@@ -53,7 +53,7 @@ def test_image_module_is_channels_last_on_cpu():
     est = DRCClustering(n_clusters=2, max_epochs=1, batch_size=10, device="cpu", random_state=0).fit(X)
     conv = next(m for m in est.module_.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    # Predictions do not depend on the input's memory layout.
+    # predict (contiguous input batches into channels_last weights) reproduces the fitted labels.
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 

@@ -80,6 +80,11 @@ def grey_preset(
         without, the crossed 7s then split between the 2s, 4s and 9s; not enough to make it
         the default.
 
+    Raises
+    ------
+    ValueError
+        If ``erase_p`` is not in [0, 1].
+
     Examples
     --------
     >>> import torch
@@ -93,6 +98,8 @@ def grey_preset(
     >>> out.shape, bool(out.min() >= 0) and bool(out.max() <= 1)
     (torch.Size([8, 1, 28, 28]), True)
     """
+    if not 0.0 <= erase_p <= 1.0:
+        raise ValueError(f"erase_p must be a probability in [0, 1]; got {erase_p!r}.")
     lo, hi = value_range
     size = float(image_size)
     ops = [
