@@ -9,12 +9,13 @@ else synthetic uint8 images of the same shape):
    in a ``Dataset`` whose ``__getitem__`` applies the transform twice, fed by a
    ``DataLoader`` with worker processes (``--workers``, default: the number of cores).
    Our side does per batch what ``Trainer.train_step`` does before the forward pass: cut
-   the batch from the uint8 ``TensorStore`` (scaled to float), then two augmented views,
-   under ``no_grad``. The two sides' epochs are interleaved (``--repeats`` each, after a
-   warm-up epoch; the fastest is kept), so that load from other processes hits both. Both
-   sides are also reported per CPU-second (CPU time of the process, plus that of the
-   DataLoader workers, read from ``/proc`` on Linux): a comparison per core that does not
-   depend on how many cores each side got on a shared machine.
+   the batch from the uint8 ``TensorStore`` (scaled to float), then the two augmented views
+   in one call on the batch stacked twice, under ``no_grad``. The two sides' epochs are
+   interleaved (``--repeats`` each, after a warm-up epoch; the fastest is kept), so that
+   load from other processes hits both. Both sides are also reported per CPU-second (CPU
+   time of the process, plus that of the DataLoader workers, read from ``/proc`` on
+   Linux): a comparison per core that does not depend on how many cores each side got on
+   a shared machine.
 2. **Training-step overhead**: the time of a full ``Trainer.train_step`` (batch gather,
    two augmented views, forward of backbone and heads, DRC loss, backward, Adam step)
    divided by a bare forward + backward of the same backbone on pre-made views of the same
@@ -105,7 +106,7 @@ def ours_epoch(X: np.ndarray, device: torch.device, batch_size: int, threads: in
         for start in range(0, n, batch_size):
             x = store.get(perm[start : start + batch_size])
             with torch.no_grad():
-                augment(x, gen), augment(x, gen)
+                augment(torch.cat([x, x]), gen)  # both views in one call, as Trainer._views
         sync(device)
         wall, cpu = time.perf_counter() - t, time.process_time() - c
         torch.set_num_threads(saved)
@@ -201,10 +202,12 @@ def bench_augment(X, device, batch_size, workers, repeats, threads):
 
 
 def bench_ops(device: torch.device, X: np.ndarray, reps: int = 30) -> None:
-    """Median and best time of each op of our pipeline on one 256-image batch (one view)."""
+    """Median and best time of each op of our pipeline on the two views of a 256-image batch
+    (one call on the batch stacked twice, as ``Trainer._views``)."""
     from deepclust.augment import ops as O
 
     x = torch.as_tensor(X[:256]).permute(0, 3, 1, 2).to(device).float().div_(255).contiguous()
+    x = torch.cat([x, x])
     gen = torch.Generator(device=device).manual_seed(0)
     pipeline = resolve_augment("auto", InputLayout("image", (3, 32, 32), "nhwc"), np.zeros(3), np.ones(3))
     crop, jitter, grey, clamp = pipeline.ops
@@ -215,7 +218,7 @@ def bench_ops(device: torch.device, X: np.ndarray, reps: int = 30) -> None:
         "  hue rotation alone, whole batch": lambda: O.adjust_hue(x, hue),
         "greyscale (p = 0.2)": lambda: grey(x, gen),
         "clamp": lambda: clamp(x, gen),
-        "whole pipeline, one view": lambda: pipeline(x, gen),
+        "whole pipeline, both views": lambda: pipeline(x, gen),
     }
     print(f"per-op times, {len(x)} x 3 x 32 x 32 float32, {device}, {torch.get_num_threads()} thread(s):")
     for name, fn in cases.items():

@@ -119,7 +119,9 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         The other names are presets of ``deepclust.augment.presets``. None: no
         augmentation. A callable ``f(x, generator)`` (or
         ``f(x)``) gets a float batch on the training device (images in [0, 1]) and returns
-        one of the same shape; draw randomness from ``generator`` to keep fits
+        one of the same shape; it is called once per step on the batch stacked twice (rows
+        ``i`` and ``B + i`` become the two views of sample ``i``), so it must treat samples
+        independently. Draw randomness from ``generator`` to keep fits
         reproducible. Lambdas cannot be pickled.
     max_epochs : int, default=100
         Number of passes over the data (``0`` keeps the network at its initialisation).

@@ -185,9 +185,17 @@ def test_custom_augment_callable(cls, blobs):
         calls.append(x.shape)
         return x + 0.1 * torch.randn(x.shape, generator=generator, device=x.device)
 
-    fast(cls, augment=jitter).fit(X)
-    assert calls
+    model = fast(cls, augment=jitter).fit(X)
+    # One call per step, on the batch stacked twice (both views at once).
+    assert calls and all(shape[0] % 2 == 0 and shape[1:] == (5,) for shape in calls)
+    assert sum(shape[0] for shape in calls) == 2 * len(X) * model.n_iter_
     fast(cls, augment=None).fit(X)
+
+
+def test_augment_returning_another_batch_size_is_a_clear_error(cls, blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="augment must return a batch of the size it is given"):
+        fast(cls, augment=lambda x, generator: x[: len(x) // 2]).fit(X)
 
 
 # ---------------------------------------------------------------- input layouts

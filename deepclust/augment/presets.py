@@ -148,7 +148,7 @@ def cc_preset(
     ['RandomResizedCrop', 'RandomColorJitter', 'RandomGreyscale', 'Clamp']
     >>> x = torch.rand(16, 3, 32, 32)
     >>> g = torch.Generator().manual_seed(0)
-    >>> view_a, view_b = aug(x, g), aug(x, g)  # two views, as the trainers make them
+    >>> view_a, view_b = aug(torch.cat([x, x]), g).chunk(2)  # two views, as the trainers make them
     >>> view_a.shape, torch.equal(view_a, view_b), bool(view_a.min() >= 0) and bool(view_a.max() <= 1)
     (torch.Size([16, 3, 32, 32]), False, True)
     >>> torch.equal(aug(x, torch.Generator().manual_seed(1)), aug(x, torch.Generator().manual_seed(1)))
@@ -261,7 +261,9 @@ def resolve_augment(augment, layout: InputLayout, mean, std, value_range=(0.0, 1
 
     A user callable may take ``(x, generator)`` or just ``(x,)``; it receives a float batch
     (uint8 images scaled to [0, 1], shape (B, C, H, W); tabular (B, n_features)) on the
-    training device and must return a tensor of the same shape. Draw randomness from
+    training device and must return a tensor of the same shape. The trainers call it once
+    per step on the batch stacked twice (rows ``i`` and ``B/2 + i`` become the two views of
+    one sample), so it must treat samples independently. Draw randomness from
     ``generator`` (on ``x``'s device) to keep fits reproducible; lambdas cannot be pickled.
 
     Examples

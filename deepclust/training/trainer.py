@@ -326,11 +326,16 @@ class Trainer:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def _views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.augment is None:
-            return x, x
-        gen = self.seeds.augment
-        return self.augment(x, gen), self.augment(x, gen)
+    def _views(self, x: torch.Tensor) -> torch.Tensor:
+        """Both views of the batch ``x`` (n samples) as one batch of 2n: rows ``i`` and ``n + i``.
+
+        One augmentation call on the doubled batch (every op draws its parameters per
+        sample, so the two views of a sample stay independent): the forward pass needs
+        the two views concatenated anyway, and each call has a fixed cost (parameter
+        draws, dispatch of a few hundred small kernels) that is then paid once per step.
+        """
+        both = torch.cat([x, x])
+        return both if self.augment is None else self.augment(both, self.seeds.augment)
 
     # ------------------------------------------------------------------ one step
     def train_step(self, store: TensorStore, index: torch.Tensor, epoch: int) -> dict[str, torch.Tensor]:
@@ -346,10 +351,15 @@ class Trainer:
             local, sizes = ctx.shard(index)
             x = store.get(local)
         with torch.no_grad():
-            view_a, view_b = self._views(x)
+            views = self._views(x)
         n = x.shape[0]
+        if views.shape[0] != 2 * n:
+            raise ValueError(
+                f"augment must return a batch of the size it is given; it was given {2 * n} samples "
+                f"(both views of a batch of {n}) and returned {views.shape[0]}."
+            )
         with self._autocast():
-            out_a, out_b = self.forward_module(torch.cat([view_a, view_b])).split((n, n))
+            out_a, out_b = self.forward_module(views).split((n, n))
         if ctx is not None:
             # The whole global batch, with gradient to this rank's rows (see gather_with_grad).
             out_a, out_b = ctx.gather_views(out_a, out_b, sizes)
