@@ -10,9 +10,11 @@ else synthetic uint8 images of the same shape):
    ``DataLoader`` with worker processes (``--workers``, default: the number of cores).
    Our side does per batch what ``Trainer.train_step`` does before the forward pass: cut
    the batch from the uint8 ``TensorStore`` (scaled to float), then the two augmented views
-   in one call on the batch stacked twice, under ``no_grad``. The two sides' epochs are
+   in one call on the batch stacked twice, under ``no_grad``. The two sides' timings are
    interleaved (``--repeats`` each, after a warm-up epoch; the fastest is kept), so that
-   load from other processes hits both. Both sides are also reported per CPU-second (CPU
+   load from other processes hits both; each timing repeats whole epochs for at least
+   ``--min-seconds`` (2 s), because one epoch of ours is ~10x shorter than one of the
+   reference and a short window measures mostly how the cores wake up. Both sides are also reported per CPU-second (CPU
    time of the process, plus that of the DataLoader workers, read from ``/proc`` on
    Linux): a comparison per core that does not depend on how many cores each side got on
    a shared machine.
@@ -115,6 +117,24 @@ def ours_epoch(X: np.ndarray, device: torch.device, batch_size: int, threads: in
     return epoch
 
 
+def timed_span(epoch, min_seconds: float):
+    """``epoch`` repeated until ``min_seconds`` have passed: a callable giving (wall seconds,
+    CPU seconds or None, epochs run). Both sides' timings then span comparable windows: one
+    of our epochs is ~10x shorter than one of the reference's, and a short window mostly
+    measures how fast the cores wake up after the reference's epoch left them idle."""
+
+    def span():
+        wall = cpu = 0.0
+        epochs = 0
+        while epochs == 0 or wall < min_seconds:
+            w, c = epoch()
+            wall, epochs = wall + w, epochs + 1
+            cpu = None if c is None or cpu is None else cpu + c
+        return wall, cpu, epochs
+
+    return span
+
+
 class TwoViewDataset(torch.utils.data.Dataset):
     """CC's ``TransformsSimCLR``: the same per-image transform applied twice."""
 
@@ -182,22 +202,24 @@ def torchvision_epoch(X: np.ndarray, batch_size: int, workers: int):
     return epoch
 
 
-def bench_augment(X, device, batch_size, workers, repeats, threads):
-    """Both sides' epochs interleaved (so that load from other processes hits both), after
-    one warm-up epoch each; returns {side: (images/s, images per CPU-second or None)} from
-    each side's fastest epoch."""
+def bench_augment(X, device, batch_size, workers, repeats, threads, min_seconds):
+    """Both sides' timings interleaved (so that load from other processes hits both), after
+    one warm-up epoch each; each timing repeats whole epochs for at least ``min_seconds``.
+    Returns {side: (images/s, images per CPU-second or None)} from each side's fastest
+    timing."""
     sides = {
-        "ours": ours_epoch(X, device, batch_size, threads),
-        "torchvision": torchvision_epoch(X, batch_size, workers),
+        "ours": timed_span(ours_epoch(X, device, batch_size, threads), min_seconds),
+        "torchvision": timed_span(torchvision_epoch(X, batch_size, workers), min_seconds),
     }
-    for epoch in sides.values():
-        epoch()  # warm-up (starts the DataLoader workers)
+    for span in sides.values():
+        span()  # warm-up (starts the DataLoader workers)
     best = {name: (float("inf"), None) for name in sides}
     for _ in range(repeats):
-        for name, epoch in sides.items():
-            wall, cpu = epoch()
-            if wall < best[name][0]:
-                best[name] = (wall, cpu)
+        for name, span in sides.items():
+            wall, cpu, epochs = span()
+            rate = wall / epochs  # seconds per epoch
+            if rate < best[name][0]:
+                best[name] = (rate, None if cpu is None else cpu / epochs)
     return {name: (len(X) / wall, (len(X) / cpu if cpu else None)) for name, (wall, cpu) in best.items()}
 
 
@@ -296,7 +318,10 @@ def main(argv=None):
     parser.add_argument("--n-images", type=int, default=None, help="images for the augmentation test (default all)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
-    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per side, interleaved (best kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per side, interleaved (best kept)")
+    parser.add_argument("--min-seconds", type=float, default=2.0,
+                        help="each timing repeats whole epochs for at least this long (default 2 s: about "
+                             "one epoch of the reference here)")
     parser.add_argument("--aug-threads", type=int, default=0,
                         help="torch threads for our side of the augmentation test on the CPU (default 0: "
                              "torch's setting, i.e. the same cores the DataLoader workers get; Compose runs "
@@ -309,7 +334,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="1000 images, 1 repeat, 2 steps")
     args = parser.parse_args(argv)
     if args.quick:
-        args.n_images, args.repeats, args.steps = args.n_images or 1000, 1, 2
+        args.n_images, args.repeats, args.steps, args.min_seconds = args.n_images or 1000, 1, 2, 0.0
     device = torch.device(args.device)
     step_batch = args.step_batch or (256 if device.type == "cuda" else 32)
 
@@ -326,7 +351,7 @@ def main(argv=None):
     if args.ops:
         bench_ops(device, X)
     torch.set_num_threads(threads)
-    result = bench_augment(X, device, args.batch_size, args.workers, args.repeats, args.aug_threads)
+    result = bench_augment(X, device, args.batch_size, args.workers, args.repeats, args.aug_threads, args.min_seconds)
     (ours, ours_cpu), (theirs, theirs_cpu) = result["ours"], result["torchvision"]
     print(f"augment ours (batched, {device}, {args.aug_threads if device.type == 'cpu' else threads} thread(s)): "
           f"{ours:10.0f} images/s (two views each), {ours_cpu:.0f} per CPU-second")
