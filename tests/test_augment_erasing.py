@@ -61,8 +61,8 @@ def test_p_and_impossible_sizes():
     assert int(none["height"].sum()) == 0
     half = RandomErasing(p=0.5).sample_params(x, torch.Generator().manual_seed(3))
     assert float((half["height"] > 0).float().mean()) == pytest.approx(0.5, abs=0.05)
-    # An area larger than the image never fits: no sample is erased (torchvision returns the input).
-    too_big = RandomErasing(p=1.0, scale=(1.5, 2.0)).sample_params(x, torch.Generator().manual_seed(3))
+    # A rectangle taller than the image never fits: no sample is erased (torchvision returns the input).
+    too_big = RandomErasing(p=1.0, scale=(0.9, 1.0), ratio=(10.0, 20.0)).sample_params(x, torch.Generator().manual_seed(3))
     assert int(too_big["height"].sum()) == 0
 
 

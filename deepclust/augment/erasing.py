@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from . import _checks
 from .ops import _bernoulli, _uniform
 
 __all__ = ["RandomErasing"]
@@ -64,11 +65,12 @@ class RandomErasing:
     _fresh_output = True
 
     def __init__(self, p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0.0, attempts=10):
-        self.p = p
-        self.scale = scale
-        self.ratio = ratio
-        self.value = value
-        self.attempts = attempts
+        owner = "RandomErasing"
+        self.p = _checks.probability(owner, "p", p)
+        self.scale = _checks.interval(owner, "scale", scale, 0.0, 1.0, low_open=True)
+        self.ratio = _checks.interval(owner, "ratio", ratio, 0.0, low_open=True)
+        self.value = _checks.real(owner, "value", value)
+        self.attempts = _checks.positive_int(owner, "attempts", attempts)
 
     def sample_params(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         n, device = x.shape[0], x.device

@@ -22,9 +22,12 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
+
+from . import _checks
 
 
 # Reusable work buffers (CPU). A fresh multi-megabyte tensor is page-faulted in by the OS on
@@ -152,7 +155,7 @@ class Clamp:
     _fresh_output = True
 
     def __init__(self, value_range=(0.0, 1.0)):
-        self.value_range = tuple(float(v) for v in value_range)
+        self.value_range = _checks.interval("Clamp", "value_range", value_range)
 
     def __call__(
         self, x: torch.Tensor, generator: torch.Generator | None = None, inplace: bool = False
@@ -185,11 +188,12 @@ class RandomResizedCropAffine:
     _fresh_output = True
 
     def __init__(self, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3), flip_p=0.0, degrees=0.0, translate=0.0):
-        self.scale = scale
-        self.ratio = ratio
-        self.flip_p = flip_p
-        self.degrees = degrees
-        self.translate = translate
+        owner = "RandomResizedCropAffine"
+        self.scale = _checks.interval(owner, "scale", scale, 0.0, low_open=True)
+        self.ratio = _checks.interval(owner, "ratio", ratio, 0.0, low_open=True)
+        self.flip_p = _checks.probability(owner, "flip_p", flip_p)
+        self.degrees = _checks.real(owner, "degrees", degrees, 0.0)
+        self.translate = _checks.real(owner, "translate", translate, 0.0)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, device = x.shape[0], x.device
@@ -324,9 +328,9 @@ class GaussianNoise:
     _fresh_output = True
 
     def __init__(self, std=0.1, scale: torch.Tensor | float = 1.0, clamp: tuple[float, float] | None = None):
-        self.std = std
+        self.std = _checks.real("GaussianNoise", "std", std, 0.0)
         self.scale = scale
-        self.clamp = clamp
+        self.clamp = None if clamp is None else _checks.interval("GaussianNoise", "clamp", clamp)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -356,7 +360,7 @@ class FeatureMask:
     _fresh_output = True
 
     def __init__(self, p=0.1, fill: torch.Tensor | float = 0.0):
-        self.p = p
+        self.p = _checks.probability("FeatureMask", "p", p)
         self.fill = fill
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -471,12 +475,24 @@ class RandomResizedCrop(_ParamOp):
 
     def __init__(self, size=None, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip_p=0.5, antialias=True,
                  matmul_max_size=128):
-        self.size = (size, size) if isinstance(size, int) else (tuple(size) if size is not None else None)
-        self.scale = tuple(scale)
-        self.ratio = tuple(ratio)
-        self.flip_p = flip_p
-        self.antialias = antialias
-        self.matmul_max_size = matmul_max_size
+        owner = "RandomResizedCrop"
+        if size is None:
+            self.size = None
+        elif isinstance(size, Integral) and not isinstance(size, bool):
+            self.size = (_checks.positive_int(owner, "size", size),) * 2
+        else:
+            try:
+                if isinstance(size, (str, bytes)):
+                    raise TypeError
+                height, width = size
+            except (TypeError, ValueError):
+                raise TypeError(f"{owner}: size must be None, an int or a pair of ints; got {size!r}.") from None
+            self.size = (_checks.positive_int(owner, "size", height), _checks.positive_int(owner, "size", width))
+        self.scale = _checks.interval(owner, "scale", scale, 0.0, low_open=True)  # > 1: central crop (torchvision)
+        self.ratio = _checks.interval(owner, "ratio", ratio, 0.0, low_open=True)
+        self.flip_p = _checks.probability(owner, "flip_p", flip_p)
+        self.antialias = bool(antialias)
+        self.matmul_max_size = _checks.positive_int(owner, "matmul_max_size", matmul_max_size)
 
     def sample_params(self, x: torch.Tensor, generator: torch.Generator) -> dict:
         n, device = x.shape[0], x.device
@@ -576,7 +592,7 @@ class RandomHorizontalFlip(_ParamOp):
     """
 
     def __init__(self, p=0.5):
-        self.p = p
+        self.p = _checks.probability("RandomHorizontalFlip", "p", p)
 
     def sample_params(self, x, generator):
         return {"flip": torch.rand(x.shape[0], generator=generator, device=x.device) < self.p}
@@ -768,13 +784,16 @@ class RandomColorJitter(_ParamOp):
 
     def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, p=0.8, random_order=True,
                  value_range=(0.0, 1.0)):
-        self.brightness = brightness
-        self.contrast = contrast
-        self.saturation = saturation
-        self.hue = hue
-        self.p = p
-        self.random_order = random_order
-        self.value_range = tuple(float(v) for v in value_range)
+        owner = "RandomColorJitter"
+        self.brightness = _checks.real(owner, "brightness", brightness, 0.0)
+        self.contrast = _checks.real(owner, "contrast", contrast, 0.0)
+        self.saturation = _checks.real(owner, "saturation", saturation, 0.0)
+        self.hue = _checks.real(owner, "hue", hue, 0.0, 0.5)  # torchvision's range
+        self.p = _checks.probability(owner, "p", p)
+        self.random_order = bool(random_order)
+        self.value_range = _checks.interval(owner, "value_range", value_range)
+        if self.value_range[0] == self.value_range[1]:
+            raise ValueError(f"{owner}: value_range must have low < high; got {value_range!r}.")
 
     def sample_params(self, x, generator):
         n, device = x.shape[0], x.device
@@ -901,7 +920,7 @@ class RandomGreyscale(_ParamOp):
     _inplace = True
 
     def __init__(self, p=0.2):
-        self.p = p
+        self.p = _checks.probability("RandomGreyscale", "p", p)
 
     def sample_params(self, x, generator):
         return {"apply": torch.rand(x.shape[0], generator=generator, device=x.device) < self.p}
@@ -945,11 +964,12 @@ class RandomGaussianBlur(_ParamOp):
     """
 
     def __init__(self, kernel_size=23, sigma=(0.1, 2.0), p=0.5):
-        if kernel_size % 2 != 1 or kernel_size < 1:
-            raise ValueError(f"kernel_size must be odd and positive; got {kernel_size}.")
-        self.kernel_size = kernel_size
-        self.sigma = tuple(sigma)
-        self.p = p
+        owner = "RandomGaussianBlur"
+        if _checks.positive_int(owner, "kernel_size", kernel_size) % 2 != 1:
+            raise ValueError(f"{owner}: kernel_size must be odd and positive; got {kernel_size}.")
+        self.kernel_size = int(kernel_size)
+        self.sigma = _checks.interval(owner, "sigma", sigma, 0.0, low_open=True)
+        self.p = _checks.probability(owner, "p", p)
 
     def sample_params(self, x, generator):
         u = torch.rand(x.shape[0], 2, generator=generator, device=x.device)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import _checks
 from .ops import _bernoulli, _uniform
 
 __all__ = ["RandomAffineElastic", "RandomStrokeWidth", "gaussian_displacement"]
@@ -125,14 +126,15 @@ class RandomAffineElastic:
 
     def __init__(self, degrees=15.0, shear=15.0, scale=(0.85, 1.15), translate=0.1, alpha=0.0, sigma=2.0,
                  elastic_p=1.0, fill=0.0):
-        self.degrees = degrees
-        self.shear = shear
-        self.scale = scale
-        self.translate = translate
-        self.alpha = alpha
-        self.sigma = sigma
-        self.elastic_p = elastic_p
-        self.fill = fill
+        owner = "RandomAffineElastic"
+        self.degrees = _checks.real(owner, "degrees", degrees, 0.0)
+        self.shear = _checks.real(owner, "shear", shear, 0.0)
+        self.scale = _checks.interval(owner, "scale", scale, 0.0, low_open=True)
+        self.translate = _checks.real(owner, "translate", translate, 0.0)
+        self.alpha = _checks.real(owner, "alpha", alpha, 0.0)
+        self.sigma = _checks.real(owner, "sigma", sigma, 0.0, low_open=True)
+        self.elastic_p = _checks.probability(owner, "elastic_p", elastic_p)
+        self.fill = _checks.real(owner, "fill", fill)
 
     def sample_params(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """``angle``, ``shear`` (degrees), ``scale``, ``translate`` (pixels, (B, 2)) and
@@ -229,8 +231,8 @@ class RandomStrokeWidth:
     _fresh_output = True
 
     def __init__(self, p=0.5, strength=(0.0, 0.6)):
-        self.p = p
-        self.strength = strength
+        self.p = _checks.probability("RandomStrokeWidth", "p", p)
+        self.strength = _checks.interval("RandomStrokeWidth", "strength", strength, 0.0, 1.0)
 
     def sample_params(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         n, device = x.shape[0], x.device
