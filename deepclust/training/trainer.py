@@ -186,9 +186,9 @@ class Trainer:
     """Runs epochs of two-view contrastive training.
 
     Each step cuts a batch from the :class:`TensorStore`, makes two augmented views on the
-    device with per-sample random parameters, runs one forward pass over both views
-    (concatenated), asks the objective for the loss, and steps the optimiser (with autocast
-    and, for float16, a gradient scaler on CUDA).
+    device with per-sample random parameters (one augmentation call on the batch stacked
+    twice), runs one forward pass over both views, asks the objective for the loss, and
+    steps the optimiser (with autocast and, for float16, a gradient scaler on CUDA).
 
     Reliability
     -----------
@@ -231,7 +231,9 @@ class Trainer:
     objective : Objective
         The method's loss.
     augment : callable or None
-        ``augment(x, generator) -> x``; None means both views are the raw batch.
+        ``augment(x, generator) -> x``, called once per step on the batch stacked twice
+        (rows ``i`` and ``n + i`` become the two views of sample ``i``); None means both
+        views are the raw batch.
     optimizer : torch.optim.Optimizer
     device : torch.device
     seeds : SeedManager
