@@ -1,7 +1,8 @@
 """Render the benchmark CSVs (benchmarks/results/*.csv) as markdown.
 
 ``python -m benchmarks.report`` rewrites ``docs/results.md`` from the CSVs, so no number in
-it is typed by hand; ``python -m benchmarks.report --stdout`` prints it instead.
+it is typed by hand; ``python -m benchmarks.report --stdout`` prints it instead, and
+``--readme`` also rewrites the summary table in ``README.md``.
 """
 
 from __future__ import annotations
@@ -186,6 +187,38 @@ def target_lines(dataset, rows) -> list[str]:
     return out
 
 
+README = HERE.parent / "README.md"
+README_MARKERS = ("<!-- readme-table -->", "<!-- /readme-table -->")
+
+
+def readme_table(rows: list[dict]) -> str:
+    """The README's summary: per data set, each method's main run group (as in the target checks)."""
+    lines = ["| data | method | epochs | seeds | ACC | NMI | ARI | s / seed |", "|---|---|---|---|---|---|---|---|"]
+    for ds in DATASET_ORDER:
+        drows = [r for r in rows if r["dataset"] == ds]
+        for method in METHOD_ORDER:
+            rs = _main_group(drows, method)
+            if rs is None:
+                continue
+            lines.append(
+                f"| {ds} | {METHOD_LABEL.get(method, method)} | {rs[0]['epochs'] or '–'} | {len(rs)} | "
+                f"{_ms(_floats(rs, 'acc'))} | {_ms(_floats(rs, 'nmi'))} | {_ms(_floats(rs, 'ari'))} | "
+                f"{_mean(_floats(rs, 'seconds')):.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def update_readme(path: Path, rows: list[dict]) -> None:
+    """Rewrite the table between the README's ``readme-table`` markers from the CSV rows."""
+    text = path.read_text()
+    start, end = README_MARKERS
+    if start not in text or end not in text:
+        raise SystemExit(f"{path}: markers {start} ... {end} not found")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{readme_table(rows)}\n{end}{tail}")
+
+
 def render(results_dir: Path = RESULTS_DIR, narrative: str = "") -> str:
     rows = read_rows(results_dir)
     hw = sorted({r["hardware"] for r in rows})
@@ -241,6 +274,8 @@ def main(argv=None) -> int:
     p.add_argument("--narrative", type=Path, default=HERE / "results_notes.md",
                    help="hand-written notes inserted after the hardware section (no numbers: those come from the CSVs)")
     p.add_argument("--stdout", action="store_true")
+    p.add_argument("--readme", type=Path, nargs="?", const=README, default=None,
+                   help="also rewrite the summary table between the README's readme-table markers")
     args = p.parse_args(argv)
     narrative = args.narrative.read_text() if args.narrative.exists() else ""
     text = render(args.results_dir, narrative)
@@ -250,6 +285,9 @@ def main(argv=None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
         print(f"wrote {args.out}")
+    if args.readme is not None:
+        update_readme(args.readme, read_rows(args.results_dir))
+        print(f"wrote the table in {args.readme}")
     return 0
 
 
