@@ -192,10 +192,18 @@ def test_custom_augment_callable(cls, blobs):
     fast(cls, augment=None).fit(X)
 
 
-def test_augment_returning_another_batch_size_is_a_clear_error(cls, blobs):
+@pytest.mark.parametrize(
+    "bad,error,match",
+    [
+        (lambda x, generator: x[: len(x) // 2], ValueError, "augment must return a batch of the shape it is given"),
+        (lambda x, generator: x[:, :3], ValueError, "augment must return a batch of the shape it is given"),
+        (lambda x, generator: x.numpy(), TypeError, "augment must return a torch.Tensor; it returned ndarray"),
+    ],
+)
+def test_augment_returning_another_shape_is_a_clear_error(cls, blobs, bad, error, match):
     X, _ = blobs
-    with pytest.raises(ValueError, match="augment must return a batch of the size it is given"):
-        fast(cls, augment=lambda x, generator: x[: len(x) // 2]).fit(X)
+    with pytest.raises(error, match=match):
+        fast(cls, augment=bad).fit(X)
 
 
 # ---------------------------------------------------------------- input layouts

@@ -23,8 +23,9 @@ def real(owner: str, name: str, value, low: float | None = None, high: float | N
     value = _real(owner, name, value)
     too_low = low is not None and (value <= low if low_open else value < low)
     if too_low or (high is not None and value > high):
-        left = "(" if low_open else "["
-        bounds = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        left = "(" if low_open or low is None else "["
+        right = ")" if high is None else "]"
+        bounds = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
         raise ValueError(f"{owner}: {name} must be in {bounds}; got {value!r}.")
     return value
 

@@ -355,10 +355,12 @@ class Trainer:
         with torch.no_grad():
             views = self._views(x)
         n = x.shape[0]
-        if views.shape[0] != 2 * n:
+        if not isinstance(views, torch.Tensor):
+            raise TypeError(f"augment must return a torch.Tensor; it returned {type(views).__name__}.")
+        if views.shape != (2 * n, *x.shape[1:]):
             raise ValueError(
-                f"augment must return a batch of the size it is given; it was given {2 * n} samples "
-                f"(both views of a batch of {n}) and returned {views.shape[0]}."
+                f"augment must return a batch of the shape it is given; it was given {(2 * n, *x.shape[1:])} "
+                f"(both views of a batch of {n}) and returned {tuple(views.shape)}."
             )
         with self._autocast():
             out_a, out_b = self.forward_module(views).split((n, n))
