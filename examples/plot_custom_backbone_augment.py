@@ -58,7 +58,8 @@ class TinyCNN(nn.Module):
 # Two ways: compose the package's batched ops, or write the callable yourself. The
 # hand-written one below erases a random 2x2 patch in 30% of the images (cutout), with
 # every random number drawn from ``generator``. On 8x8 digits anything larger erases
-# a good part of the stroke.
+# a good part of the stroke. The estimators call the augmentation once per step on the
+# batch stacked twice (both views at once), so it must treat every sample on its own.
 
 
 class Cutout:
@@ -93,7 +94,7 @@ augment = Compose(
 # cropped to nothing) teaches the network the wrong invariances.
 images = torch.as_tensor(X[:8], dtype=torch.float32).reshape(-1, 1, 8, 8)
 generator = torch.Generator().manual_seed(0)
-views = [augment(images, generator) for _ in range(2)]
+views = augment(torch.cat([images, images]), generator).chunk(2)  # as the estimators make them
 fig, axes = plt.subplots(3, 8, figsize=(8, 3.3), layout="constrained")
 for j in range(8):
     for i, (batch, name) in enumerate(zip([images, *views], ["original", "view 1", "view 2"])):
