@@ -272,7 +272,8 @@ def main(argv=None) -> int:
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     p.add_argument("--out", type=Path, default=DOC)
     p.add_argument("--narrative", type=Path, default=HERE / "results_notes.md",
-                   help="hand-written notes inserted after the hardware section (no numbers: those come from the CSVs)")
+                   help="hand-written notes inserted after the hardware section (context and exploration runs; "
+                        "the tables' numbers come from the CSVs)")
     p.add_argument("--stdout", action="store_true")
     p.add_argument("--readme", type=Path, nargs="?", const=README, default=None,
                    help="also rewrite the summary table between the README's readme-table markers")
