@@ -14,10 +14,10 @@ else synthetic uint8 images of the same shape):
    interleaved (``--repeats`` each, after a warm-up epoch; the fastest is kept), so that
    load from other processes hits both; each timing repeats whole epochs for at least
    ``--min-seconds`` (2 s), because one epoch of ours is ~10x shorter than one of the
-   reference and a short window measures mostly how the cores wake up. Both sides are also reported per CPU-second (CPU
-   time of the process, plus that of the DataLoader workers, read from ``/proc`` on
-   Linux): a comparison per core that does not depend on how many cores each side got on
-   a shared machine.
+   reference and a short window measures mostly how the cores wake up. Both sides are
+   also reported per CPU-second (CPU time of the process, plus that of the DataLoader
+   workers, read from ``/proc`` on Linux): a comparison per core that does not depend on
+   how many cores each side got on a shared machine.
 2. **Training-step overhead**: the time of a full ``Trainer.train_step`` (batch gather,
    two augmented views, forward of backbone and heads, DRC loss, backward, Adam step)
    divided by a bare forward + backward of the same backbone on pre-made views of the same
