@@ -71,3 +71,16 @@ def test_numpy_and_int_arguments_are_accepted():
     crop = RandomResizedCrop(size=np.int64(16), scale=[np.float32(0.2), 1], flip_p=np.float64(0.5))
     assert crop.size == (16, 16) and crop.scale == (pytest.approx(0.2), 1.0) and crop.flip_p == 0.5
     assert RandomColorJitter(brightness=1, p=1).brightness == 1.0
+
+
+def test_constant_images_get_a_usable_value_range():
+    # Constant float images have min == max; the presets must still build and stay finite.
+    import numpy as np
+    import torch
+
+    from deepclust._data import InputLayout
+    from deepclust.augment import resolve_augment
+
+    aug = resolve_augment("auto", InputLayout("image", (3, 8, 8), "nchw"), np.zeros(3), np.ones(3), (0.3, 0.3))
+    out = aug(torch.full((6, 3, 8, 8), 0.3), torch.Generator().manual_seed(0))
+    assert bool(torch.isfinite(out).all())

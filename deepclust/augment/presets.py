@@ -294,6 +294,9 @@ def resolve_augment(augment, layout: InputLayout, mean, std, value_range=(0.0, 1
     if not isinstance(augment, str) or augment not in PRESETS:
         raise ValueError(f"Unknown augment {augment!r}; use one of {PRESETS}, None or a callable.")
     value_range = tuple(float(v) for v in value_range)
+    if not value_range[0] < value_range[1]:
+        # Constant images: any non-empty range keeps the range-mapping ops finite.
+        value_range = (value_range[0], value_range[0] + 1.0)
     if not layout.is_image:
         if augment in ("auto", "tabular"):
             return tabular_preset(torch.as_tensor(mean), torch.as_tensor(std))
