@@ -88,7 +88,7 @@ def markdown_table(rows: list[dict], with_config: bool = True) -> str:
         sep += "---|"
     lines = [head, sep]
     for (_, protocol, method, config, epochs, device, n_fit), rs in group_rows(rows).items():
-        seeds = ",".join(r["seed"] for r in rs)
+        seeds = ",".join(sorted((r["seed"] for r in rs), key=int))
         test = _floats(rs, "test_acc")
         test_s = _ms(test) + (f" (n={rs[0]['n_test']})" if test else "")
         line = (f"| {protocol} | {METHOD_LABEL.get(method, method)} | {seeds} | {n_fit} | {epochs or '–'} | {device} | "
