@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._data import InputLayout, feature_statistics, validate_input, value_range
-from ._device import autocast_dtype, resolve_device
+from ._device import autocast_dtype, device_available, resolve_device
 from .augment.presets import resolve_augment
 from .nn.backbones import build_backbone, infer_out_features
 from .nn.model import ClusterNet, Standardize
@@ -144,7 +144,9 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         gives identical results; CUDA kernels are not bitwise reproducible.
     warm_start : bool, default=False
         If True and the estimator is fitted, ``fit`` continues training the current network
-        for ``max_epochs`` more epochs (same input shape required) instead of starting over.
+        for ``max_epochs`` more epochs instead of starting over. The input shape,
+        ``n_clusters`` and ``backbone`` must be those of the fitted network (ValueError
+        otherwise).
     verbose : int, default=0
         0 is silent, 1 prints one line per epoch (loss terms, time, throughput), 2 adds a
         progress bar over the batches.
@@ -305,6 +307,14 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         """
         self._validate_params()
         continuing = bool(self.warm_start) and hasattr(self, "module_")
+        architecture = self._architecture()
+        if continuing and architecture != getattr(self, "_architecture_", architecture):
+            changed = [k for k in architecture if architecture[k] != self._architecture_.get(k)]
+            raise ValueError(
+                f"warm_start=True continues training the fitted network, but {' and '.join(changed)} "
+                f"changed since it was built ({', '.join(f'{k}={self._architecture_[k]!r:.60}' for k in changed)} then). "
+                "Set warm_start=False to fit a new network."
+            )
         X_model, layout = validate_input(self, X, reset=not continuing, image_shape=self.image_shape, min_samples=2)
         n_samples = X_model.shape[0]
         if self.n_clusters > n_samples:
@@ -347,9 +357,12 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                     module = module.to(memory_format=torch.channels_last)
                 history = []
                 self.input_shape_ = tuple(layout.sample_shape)
-            augment = resolve_augment(
-                self.augment, layout, torch.as_tensor(mean), torch.as_tensor(std), value_range(X_model)
-            )
+                self._architecture_ = architecture
+            train_range = value_range(X_model)
+            if not continuing:
+                # For predict's check that new images come on the training scale (see _check_input).
+                self._image_scale_ = (X_model.dtype == np.uint8, train_range[1]) if layout.is_image else None
+            augment = resolve_augment(self.augment, layout, torch.as_tensor(mean), torch.as_tensor(std), train_range)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             # DDP and/or torch.compile wrap the module for the training forward pass only;
             # module (-> module_) stays a plain nn.Module.
@@ -407,6 +420,11 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             )
         return self
 
+    def _architecture(self) -> dict:
+        """The parameters that shape the network, which a warm start cannot change."""
+        backbone = self.backbone if isinstance(self.backbone, str) else repr(self.backbone)
+        return {"n_clusters": self.n_clusters, "backbone": backbone}
+
     def _build_module(self, layout: InputLayout, objective: Objective, mean, std) -> ClusterNet:
         if isinstance(self.backbone, torch.nn.Module):
             backbone = copy.deepcopy(self.backbone)  # never train the caller's module
@@ -433,8 +451,34 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
     # ------------------------------------------------------------------ inference
     def _check_input(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
-        X_model, _ = validate_input(self, X, reset=False, image_shape=self.image_shape)
+        X_model, layout = validate_input(self, X, reset=False, image_shape=self.image_shape)
+        scale = getattr(self, "_image_scale_", None)
+        if layout.is_image and scale is not None:
+            self._warn_on_another_image_scale(X_model, *scale)
         return X_model
+
+    @staticmethod
+    def _warn_on_another_image_scale(X_model: np.ndarray, fitted_uint8: bool, fitted_max: float) -> None:
+        """uint8 images are divided by 255 and float images are not: warn when predict's
+        images would reach the network on another scale than the training images."""
+        if fitted_uint8 and X_model.dtype != np.uint8:
+            new_max = value_range(X_model)[1]
+            if new_max > 1.5:
+                warnings.warn(
+                    "The model was fitted on uint8 images, which are scaled to [0, 1], but X holds "
+                    f"{X_model.dtype} images with values up to {new_max:.4g}, which are not scaled: "
+                    "pass uint8 images (or divide by 255) to get meaningful predictions.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+        elif not fitted_uint8 and X_model.dtype == np.uint8 and fitted_max > 1.5:
+            warnings.warn(
+                f"The model was fitted on float images with values up to {fitted_max:.4g}, but X holds "
+                "uint8 images, which are scaled to [0, 1]: pass X.astype(np.float32) to get meaningful "
+                "predictions.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     @torch.no_grad()
     def _forward(self, X_model: np.ndarray, what: str) -> np.ndarray:
@@ -444,7 +488,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         store_scale = 1.0 / 255.0 if X_model.dtype == np.uint8 else None
         outputs = []
         for start in range(0, X_model.shape[0], _INFERENCE_BATCH):
-            chunk = torch.from_numpy(np.ascontiguousarray(X_model[start : start + _INFERENCE_BATCH]))
+            # Writable and C-contiguous: torch.from_numpy refuses (warns on) read-only memory,
+            # e.g. a memmap opened with mode="r"; np.require copies only such chunks.
+            chunk = torch.from_numpy(np.require(X_model[start : start + _INFERENCE_BATCH], requirements=["C", "W"]))
             n_rows = chunk.shape[0]
             if n_rows < _INFERENCE_BATCH:
                 chunk = torch.cat([chunk, chunk.new_zeros((_INFERENCE_BATCH - n_rows, *chunk.shape[1:]))])
@@ -563,12 +609,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
     def __setstate__(self, state):
         device = state.get("device_")
-        if "module_" in state and device is not None and device.type == "cuda":
-            if torch.cuda.is_available():
+        if "module_" in state and device is not None and device.type != "cpu":
+            # __getstate__ pickled the module from the CPU: put it back where it was fitted.
+            if device_available(device):
                 state["module_"] = state["module_"].to(device)
             else:
                 warnings.warn(
-                    f"This model was fitted on {device} but CUDA is not available; it was loaded on the CPU.",
+                    f"This model was fitted on {device}, which is not available here; it was loaded on the CPU.",
                     DeviceWarning,
                     stacklevel=2,
                 )

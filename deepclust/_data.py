@@ -23,10 +23,13 @@ How the layout of ``X`` is read (documented in the estimators' docstrings):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.utils.validation import validate_data
+
+from .training.data import is_memory_mapped
 
 _MAX_CHANNELS = 4
 _STATS_CHUNK = 8192
@@ -152,7 +155,16 @@ def validate_input(estimator, X, *, reset: bool, image_shape=None, min_samples: 
         )
     X = to_model_layout(X, layout)
     if X.dtype != np.uint8 or not layout.is_image:
+        mapped_dtype = X.dtype if X.dtype != np.float32 and is_memory_mapped(X) else None
         X = _as_float32(X)
+        if mapped_dtype is not None:
+            warnings.warn(
+                f"X is a numpy.memmap of dtype {mapped_dtype}: it was converted to float32 in memory, i.e. "
+                "loaded whole. Only float32 data and uint8 images are read from the file batch by batch; "
+                "store the file as one of those for data larger than memory.",
+                UserWarning,
+                stacklevel=3,
+            )
     return X, layout
 
 

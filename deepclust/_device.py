@@ -63,6 +63,18 @@ def autocast_dtype(device: torch.device, amp: bool | str) -> torch.dtype | None:
     """
     if amp is False or device.type != "cuda":
         return None
-    if torch.cuda.is_bf16_supported():
+    # Native bf16 needs compute capability 8.0 (Ampere); is_bf16_supported() also says True
+    # on older GPUs that only emulate it (slowly), where fp16 with loss scaling is the fast path.
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if torch.cuda.get_device_capability(index)[0] >= 8:
         return torch.bfloat16
     return torch.float16
+
+
+def device_available(device: torch.device) -> bool:
+    """Whether ``device`` can be used on this machine (e.g. to load a pickled model back onto it)."""
+    try:
+        resolve_device(device)
+    except ValueError:
+        return False
+    return True

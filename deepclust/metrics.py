@@ -45,7 +45,7 @@ def cluster_accuracy(y_true, y_pred) -> float:
     ``ACC = max_m (1/n) sum_i 1[y_i = m(c_i)]`` over injective maps ``m`` from clusters to
     classes, solved with the Hungarian algorithm
     (:func:`scipy.optimize.linear_sum_assignment`) on the contingency table. Labels may be
-    any hashable values (strings, non-contiguous ints), and the number of clusters may
+    values of any one sortable type (strings, non-contiguous ints), and the number of clusters may
     differ from the number of classes: unmatched clusters (or classes) count as errors.
 
     Parameters

@@ -71,3 +71,23 @@ def test_estimator_accepts_named_presets(augment):
     est = DRCClustering(n_clusters=2, max_epochs=1, batch_size=8, device="cpu", backbone="cnn", augment=augment,
                         random_state=0).fit(X)
     assert est.labels_.shape == (16,)
+
+
+class _Declares(torch.nn.Module):
+    """A module whose out_features attribute disagrees with what it returns."""
+
+    out_features = 7
+
+    def forward(self, x):
+        return x[:, :3]
+
+
+@pytest.mark.parametrize(
+    "backbone, match",
+    [(torch.nn.Linear(4, 3), "'backbone' module failed on a batch of shape \\(2, 5\\)"),
+     (_Declares(), "declares out_features=7 but returns 3")],
+)
+def test_user_backbone_is_probed_even_when_it_declares_its_width(backbone, match):
+    X = np.random.RandomState(0).rand(40, 5).astype(np.float32)
+    with pytest.raises(ValueError, match=match):
+        DRCClustering(n_clusters=2, backbone=backbone, max_epochs=1, device="cpu").fit(X)

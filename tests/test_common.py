@@ -3,6 +3,7 @@
 import io
 import pickle
 import random
+import warnings
 from unittest import mock
 
 import joblib
@@ -17,7 +18,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from deepclust import DeviceWarning
+from deepclust import ClusterCollapseWarning, DeviceWarning
 from deepclust.metrics import ari_scorer
 
 from ._estimators import ESTIMATOR_CLASSES, fast
@@ -104,6 +105,36 @@ def test_warm_start_continues(cls, blobs):
     assert cold.n_iter_ == 2
 
 
+@pytest.mark.parametrize("change", [{"n_clusters": 4}, {"backbone": "cnn"}])
+def test_warm_start_refuses_another_architecture(cls, blobs, change):
+    X, _ = blobs
+    model = fast(cls, warm_start=True, max_epochs=1).fit(X)
+    first_module = model.module_
+    with pytest.raises(ValueError, match=f"warm_start=True .* {next(iter(change))} changed"):
+        model.set_params(**change).fit(X)
+    assert model.module_ is first_module and model.n_iter_ == 1  # the fitted model is untouched
+
+
+def test_read_only_input_is_never_handed_to_torch_from_numpy(cls, blobs):
+    # torch warns (once per process, so a warning filter cannot test it) that writing to a
+    # tensor made from read-only memory is undefined; e.g. a memmap opened with mode="r".
+    X, _ = blobs
+    X = np.ascontiguousarray(np.tile(X, (3, 1)), dtype=np.float32)  # >= one 256-row inference chunk
+    X.flags.writeable = False
+    given = []
+    original = torch.from_numpy
+
+    def record(array):
+        given.append(array.flags.writeable)
+        return original(array)
+
+    with mock.patch.object(torch, "from_numpy", record), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClusterCollapseWarning)
+        model = fast(cls).fit(X)
+        model.predict(X), model.transform(X)
+    assert given and all(given)
+
+
 def test_score_prefers_trained_model(cls, blobs):
     X, _ = blobs
     untrained = fast(cls, max_epochs=0, n_clusters=3).fit(X)
@@ -122,15 +153,18 @@ def test_pickle_and_joblib_round_trip(cls, blobs, tmp_path):
     np.testing.assert_array_equal(clone(model).get_params()["n_clusters"], model.n_clusters)
 
 
-def test_cuda_fitted_model_loads_on_cpu_only_machine(cls, blobs):
-    """Simulate a CUDA fit: the pickle must hold no CUDA storage and load with a warning."""
+@pytest.mark.parametrize("fitted_on", ["cuda:0", "mps"])
+def test_gpu_fitted_model_loads_on_cpu_only_machine(cls, blobs, fitted_on):
+    """Simulate a GPU fit: the pickle must hold no device storage and load with a warning."""
     X, _ = blobs
     model = fast(cls).fit(X)
     expected = model.predict(X)
-    model.device_ = torch.device("cuda:0")  # as if fitted on a GPU
+    model.device_ = torch.device(fitted_on)  # as if fitted on a GPU
     payload = pickle.dumps(model)
-    with mock.patch("torch.cuda.is_available", return_value=False):
-        with pytest.warns(DeviceWarning, match="CUDA is not available"):
+    with mock.patch("torch.cuda.is_available", return_value=False), mock.patch(
+        "torch.backends.mps.is_available", return_value=False
+    ):
+        with pytest.warns(DeviceWarning, match=f"fitted on {fitted_on}, which is not available"):
             restored = pickle.loads(payload)
         assert restored.device_ == torch.device("cpu")
         assert all(p.device.type == "cpu" for p in restored.module_.parameters())
@@ -317,3 +351,19 @@ def test_predict_errors(cls, blobs):
         model.predict(X[:, :4])
     with pytest.raises(ValueError, match="NaN"):
         model.predict(np.full_like(X, np.nan))
+
+
+def test_predict_warns_when_images_come_on_another_scale(cls):
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 256, size=(60, 8, 8)).astype(np.uint8)
+    kw = dict(n_clusters=2, max_epochs=1, batch_size=30, device="cpu", random_state=0)
+    fitted_uint8 = cls(**kw).fit(images)
+    with pytest.warns(UserWarning, match="fitted on uint8 images.*float32 images with values up to 255"):
+        fitted_uint8.predict(images.astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted_uint8.predict(images)
+        fitted_uint8.predict(images.astype(np.float32) / 255)  # the same scale: fine
+    fitted_float = cls(**kw).fit(images.astype(np.float32))
+    with pytest.warns(UserWarning, match="fitted on float images with values up to 255.*uint8"):
+        fitted_float.predict(images)

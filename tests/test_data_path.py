@@ -1,5 +1,7 @@
 """The training data path: on-device tensors, numpy.memmap read per batch."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +72,19 @@ def test_pinned_fallback_on_cuda(monkeypatch):
         batch = store.get(index)
         assert batch.is_cuda
         torch.testing.assert_close(batch.cpu(), torch.from_numpy(X[index.numpy()]).float() / 255)
+
+
+def test_memmap_of_another_dtype_is_loaded_with_a_warning(tmp_path):
+    data = np.random.default_rng(0).normal(size=(40, 6))
+    for dtype, loaded in ((np.float64, True), (np.float32, False)):
+        path = tmp_path / f"X_{np.dtype(dtype).name}.npy"
+        np.save(path, data.astype(dtype))
+        m = np.load(path, mmap_mode="r")
+        if loaded:
+            with pytest.warns(UserWarning, match="memmap of dtype float64: it was converted"):
+                X, _ = validate_input(DRCClustering(), m, reset=True)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                X, _ = validate_input(DRCClustering(), m, reset=True)
+        assert X.dtype == np.float32 and is_memory_mapped(X) is not loaded

@@ -137,6 +137,12 @@ def test_mismatching_checkpoint(X, tmp_path):
         DRCClustering(**{**KW, "n_clusters": 4}, callbacks=[Checkpoint(tmp_path)]).fit(X)
 
 
+def test_checkpoint_of_another_estimator_is_refused_before_loading(X, tmp_path):
+    quiet_fit(SCLClustering(**{**KW, "max_epochs": 1}, callbacks=[Checkpoint(tmp_path)]), X)
+    with pytest.raises(CheckpointError, match="SCL.*nothing from it is loaded"):
+        DRCClustering(**KW, callbacks=[Checkpoint(tmp_path)]).fit(X)
+
+
 # ---------------------------------------------------------------- non-finite steps
 class PoisonedDRC(DRCClustering):
     """DRC whose loss is NaN on the steps listed in the class attribute ``poison``."""
@@ -170,6 +176,37 @@ def test_nonfinite_steps_are_skipped_with_lr_backoff(X, monkeypatch):
     assert all(np.isfinite(h["loss"]) for h in model.history_)
     assert finite_module(model)
     assert np.isfinite(model.predict_proba(X)).all()
+
+
+def test_an_epoch_of_skipped_steps_still_reports_every_term(X, monkeypatch):
+    monkeypatch.setattr(PoisonedDRC, "poison", {3, 4, 5})  # all 3 steps of epoch 1 (under the limit of 5)
+    with pytest.warns(NonFiniteWarning):
+        model = PoisonedDRC(**KW).fit(X)
+    assert model.history_[1]["skipped_steps"] == 3
+    assert set(model.history_[1]) == set(model.history_[0])
+    assert np.isnan(model.history_[1]["loss"]) and np.isfinite(model.history_[2]["loss"])
+
+
+def test_a_skipped_step_leaves_the_scl_memory_bank_finite(X):
+    calls = {"n": 0}
+
+    def augment(batch):
+        calls["n"] += 1
+        noisy = batch + 0.1 * torch.randn_like(batch)
+        return noisy * float("nan") if calls["n"] == 2 else noisy
+
+    captured = {}
+
+    class Grab(Callback):
+        def on_epoch_end(self, trainer, entry):
+            captured["bank"] = trainer.objective.bank.clone()
+            captured["seen"] = trainer.objective.seen.clone()
+
+    kw = {**KW, "max_epochs": 3}
+    with pytest.warns(NonFiniteWarning, match="epoch 0, batch 1"):
+        model = SCLClustering(**kw, warmup_epochs=1, augment=augment, callbacks=[Grab()]).fit(X)
+    assert torch.isfinite(captured["bank"]).all() and bool(captured["seen"].all())
+    assert model.history_[-1]["consensus_fraction"] > 0  # the semantic terms still act after the bad step
 
 
 def test_repeated_nonfinite_steps_raise_and_restore(X, monkeypatch):
@@ -223,6 +260,22 @@ def test_oom_halves_the_batch(X, monkeypatch):
         model = DRCClustering(**KW).fit(X)
     assert model.n_iter_ == 4 and finite_module(model)
     assert np.isfinite([h["loss"] for h in model.history_]).all()
+
+
+def test_oom_on_an_odd_batch_splits_it_in_two_halves(X, monkeypatch):
+    sizes = []
+    original = Trainer.train_step
+
+    def step(self, store, index, epoch):
+        sizes.append(index.numel())
+        if index.numel() > 20:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return original(self, store, index, epoch)
+
+    monkeypatch.setattr(Trainer, "train_step", step)
+    with pytest.warns(OutOfMemoryWarning, match="batch_size=16"):
+        DRCClustering(**{**KW, "batch_size": 33, "max_epochs": 1}).fit(X[:66])
+    assert sizes[:3] == [33, 17, 16]  # halves, not thirds of 11 below the floor of 16
 
 
 def test_oom_below_the_floor_is_a_clear_error(X, monkeypatch):

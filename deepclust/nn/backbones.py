@@ -113,7 +113,7 @@ class SmallCNN(nn.Module):
 def infer_out_features(backbone: nn.Module, sample_shape: tuple[int, ...]) -> int:
     """Width of a user backbone's output, found by one forward pass on two zero samples.
 
-    An integer ``out_features`` attribute is trusted without a forward pass.
+    An integer ``out_features`` attribute, where the module has one, must agree with it.
 
     Parameters
     ----------
@@ -130,7 +130,8 @@ def infer_out_features(backbone: nn.Module, sample_shape: tuple[int, ...]) -> in
     Raises
     ------
     ValueError
-        The forward pass fails or does not return a ``(batch, ...)`` tensor.
+        The forward pass fails, does not return a ``(batch, ...)`` tensor, or returns another
+        width than the module's ``out_features`` attribute.
 
     Examples
     --------
@@ -142,9 +143,9 @@ def infer_out_features(backbone: nn.Module, sample_shape: tuple[int, ...]) -> in
     >>> infer_out_features(MLPBackbone(5, out_features=32), (5,))
     32
     """
+    # Always probed, even when the module declares out_features: a declared width says
+    # nothing about the input it expects (nn.Linear(4, 3) on 5 features).
     declared = getattr(backbone, "out_features", None)
-    if isinstance(declared, int) and declared > 0:
-        return declared
     was_training = backbone.training
     backbone.eval()
     try:
@@ -158,7 +159,12 @@ def infer_out_features(backbone: nn.Module, sample_shape: tuple[int, ...]) -> in
         backbone.train(was_training)
     if not isinstance(out, torch.Tensor) or out.ndim < 2 or out.shape[0] != 2:
         raise ValueError("The 'backbone' module must return a tensor of shape (batch, n_features).")
-    return int(out[0].numel())
+    n_features = int(out[0].numel())
+    if isinstance(declared, int) and not isinstance(declared, bool) and declared != n_features:
+        raise ValueError(
+            f"The 'backbone' module declares out_features={declared} but returns {n_features} values per sample."
+        )
+    return n_features
 
 
 #: Names accepted by the estimators' ``backbone`` parameter.

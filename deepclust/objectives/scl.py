@@ -422,12 +422,18 @@ class SCLObjective(Objective):
     @torch.no_grad()
     def _update_bank(self, z_a, z_b, p_a, p_b, index):
         z = F.normalize(z_a.detach().float() + z_b.detach().float(), dim=1)
+        p = p_a.detach().float() + p_b.detach().float()
+        # A row with a non-finite embedding or prediction (a step the trainer will skip) must
+        # not enter the bank: the moving average would keep it NaN for the rest of the fit.
+        # Masked with torch.where rather than tested on the host: no CUDA synchronisation.
+        finite = torch.isfinite(z).all(dim=1) & torch.isfinite(p).all(dim=1)
         m = self.bank_momentum
-        seen = self.seen[index][:, None]
+        seen = self.seen[index]
         old = self.bank[index]
-        self.bank[index] = torch.where(seen, F.normalize(m * old + (1.0 - m) * z, dim=1), z)
-        self.bank_labels[index] = (p_a.detach() + p_b.detach()).argmax(dim=1)
-        self.seen[index] = True
+        updated = torch.where(seen[:, None], F.normalize(m * old + (1.0 - m) * z, dim=1), z)
+        self.bank[index] = torch.where(finite[:, None], updated, old)
+        self.bank_labels[index] = torch.where(finite, p.argmax(dim=1), self.bank_labels[index])
+        self.seen[index] = seen | finite
 
     # -------------------------------------------------------------- diagnostics
     def on_epoch_end(self, epoch):

@@ -8,9 +8,10 @@ Three paths, chosen once per fit:
   each batch is gathered into a reusable pinned buffer and copied asynchronously
   (``non_blocking``), double-buffered so that the copy of one batch overlaps the next
   gather;
-* **memmap**: a ``numpy.memmap`` (or a view of one) is never loaded whole: each batch reads
-  only its rows from the file (sorted, for sequential access) and is sent to the device as
-  in the pinned path.
+* **memmap**: a ``numpy.memmap`` (or a view of one) of ``float32`` data or ``uint8`` images
+  is never loaded whole: each batch reads only its rows from the file (sorted, for
+  sequential access) and is sent to the device as in the pinned path. (Input validation
+  converts a memory map of another dtype to ``float32`` in memory, with a warning.)
 """
 
 from __future__ import annotations

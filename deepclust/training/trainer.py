@@ -435,7 +435,7 @@ class Trainer:
                 stacklevel=3,
             )
         results = []
-        for part in torch.tensor_split(index, math.ceil(size / half)):
+        for part in torch.tensor_split(index, 2):  # halves (33 -> 17 + 16), never below the floor
             results.extend(self._guarded_steps(store, part, epoch))
         return results
 
@@ -508,6 +508,7 @@ class Trainer:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
+            "objective_class": type(self.objective).__name__,
             "epoch": self.next_epoch,
             "n_samples": None if self.previous_predictions is None else int(self.previous_predictions.numel()),
             "module": _cpu_copy(self.module.state_dict()),
@@ -523,6 +524,12 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned (raises :class:`CheckpointError` on mismatch)."""
         n = None if self.previous_predictions is None else self.previous_predictions.numel()
+        written_by, ours = state.get("objective_class"), type(self.objective).__name__
+        if written_by is not None and written_by != ours:
+            raise CheckpointError(
+                f"The checkpoint was written by a fit with the objective {written_by}, but this fit uses {ours} "
+                "(another estimator class); nothing from it is loaded."
+            )
         if state.get("n_samples") is not None and n is not None and state["n_samples"] != n:
             raise CheckpointError(
                 f"The checkpoint was written for {state['n_samples']} training samples but this fit has {n}."
@@ -556,7 +563,10 @@ class Trainer:
         torch.set_rng_state(rng["torch"])
         if self.device.type == "cuda" and "cuda" in rng:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
-        self.objective.load_state_dict(state.get("objective") or {})
+        try:
+            self.objective.load_state_dict(state.get("objective") or {})
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"The checkpoint's objective state does not match this fit: {exc!r}") from exc
         self.history[:] = [dict(entry) for entry in state["history"]]
         self.next_epoch = int(state["epoch"])
         if state.get("previous_predictions") is not None:
@@ -595,6 +605,8 @@ class Trainer:
                     predictions[part.to(self.device)] = terms.pop("_predictions")
                     if terms.pop("_skipped"):
                         skipped += 1
+                        for k in terms:  # an epoch of skipped steps still reports every term (as NaN)
+                            sums.setdefault(k, torch.zeros((), device=self.device))
                         self._on_nonfinite(epoch, b)
                         continue
                     self._consecutive_nonfinite = 0
