@@ -115,10 +115,12 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         deviations) and random feature masking (p = 0.1) for tabular data ("tabular");
         an affine + elastic warp, stroke width and noise for grey images ("grey": made for
         handwriting such as digits, MNIST, USPS; ours, see ``grey_preset``); CC's
-        recipe for RGB ("cc": crop, flip, colour jitter with p = 0.8, grayscale p = 0.2).
+        recipe for RGB (``rgb_preset``: crop, flip, colour jitter with p = 0.8, grayscale
+        p = 0.2, strength s = 0.5 up to 64 px as "cc", s = 1 above and blur from 128 px).
         The other names are presets of ``deepclust.augment.presets``. None: no
         augmentation. A callable ``f(x, generator)`` (or
-        ``f(x)``) gets a float batch on the training device (images in [0, 1]) and returns
+        ``f(x)``) gets a float batch on the training device (uint8 images scaled to
+        [0, 1], float data as given) and returns
         one of the same shape; it is called once per step on the batch stacked twice (rows
         ``i`` and ``B + i`` become the two views of sample ``i``), so it must treat samples
         independently. Draw randomness from ``generator`` to keep fits

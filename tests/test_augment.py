@@ -21,7 +21,9 @@ from deepclust.augment import (
     RandomGaussianBlur,
     RandomGreyscale,
     RandomHorizontalFlip,
+    RandomAffineElastic,
     RandomResizedCrop,
+    RandomResizedCropAffine,
     cc_preset,
     grey_preset,
     resolve_augment,
@@ -412,3 +414,45 @@ def test_compose_restores_the_thread_count():
         assert other == [2] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("height, width", [(24, 24), (12, 24), (20, 12)])
+def test_resized_crop_affine_rotates_rigidly_on_any_aspect_ratio(height, width, monkeypatch):
+    # Full-image crop (pixel ratio = the image's), no flip or shift: what is left is the
+    # rotation, which must be torchvision's rotate at the drawn angle, also when H != W.
+    drawn = []
+    uniform = ops_module._uniform
+
+    def record(*args, **kwargs):
+        drawn.append(uniform(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(ops_module, "_uniform", record)
+    x = torch.rand(4, 1, height, width, generator=torch.Generator().manual_seed(1))
+    op = RandomResizedCropAffine(scale=(1.0, 1.0), ratio=(width / height, width / height), degrees=90.0)
+    out = op(x, torch.Generator().manual_seed(0))
+    angles = drawn[2]  # area, log ratio, angle
+    assert angles.abs().max() > 45  # large rotations, where an aspect error shows most
+    for i in range(len(x)):
+        expected = TF.rotate(x[i], float(angles[i]), interpolation=TF.InterpolationMode.BILINEAR)
+        torch.testing.assert_close(out[i], expected, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("op", [RandomResizedCropAffine(degrees=20.0), grey_preset()], ids=repr)
+def test_warps_return_an_empty_batch(op):
+    empty = torch.rand(0, 1, 16, 16)
+    assert op(empty, torch.Generator().manual_seed(0)).shape == empty.shape
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize(
+    "op", [RandomResizedCrop(scale=(0.3, 1.0), flip_p=0.5), RandomResizedCropAffine(degrees=20.0),
+           RandomAffineElastic(degrees=15.0, alpha=1.0)], ids=lambda op: type(op).__name__,
+)
+def test_warps_in_half_precision_lose_only_the_output_rounding(op, dtype):
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    reference = op(x.to(dtype).float(), torch.Generator().manual_seed(1))
+    out = op(x.to(dtype), torch.Generator().manual_seed(1))
+    assert out.dtype == dtype
+    # Sampling coordinates in half precision were off by up to 0.17 (bf16); rounding is ~0.01.
+    torch.testing.assert_close(out.float(), reference, atol=2 * torch.finfo(dtype).eps, rtol=0)

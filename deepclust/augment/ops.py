@@ -34,6 +34,8 @@ from . import _checks
 # first touch, which costs about as much as 5-10 elementwise passes over it; buffers that
 # never leave an op are therefore kept per thread and reused from one batch to the next.
 # (CUDA has its caching allocator; there, and above the size cap, buffers are allocated.)
+# Warps sample in float32 for these: half-precision coordinates are off by a fraction of a pixel.
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
 _SCRATCH = threading.local()
 _SCRATCH_MAX_BYTES = 64 * 2**20
 
@@ -171,7 +173,7 @@ class RandomResizedCropAffine:
     """Random resized crop, horizontal flip, rotation and translation as one affine warp.
 
     Each sample draws a crop area fraction in ``scale`` and an aspect ratio in ``ratio``
-    (log-uniform), a crop centre such that the crop lies inside the image (when it fits), a
+    (width / height in pixels, as torchvision's; log-uniform), a crop centre such that the crop lies inside the image (when it fits), a
     flip with probability ``flip_p``, a rotation in ``[-degrees, degrees]`` and an extra
     translation of up to ``translate`` of the image size. The composed matrices of the whole
     batch drive one ``affine_grid`` + ``grid_sample`` call (bilinear, zero padding outside).
@@ -198,9 +200,15 @@ class RandomResizedCropAffine:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, device = x.shape[0], x.device
+        if n == 0:
+            return x.clone()
+        if x.dtype in _HALF_DTYPES:
+            return self(x.float(), generator).to(x.dtype)
+        height, width = x.shape[-2:]
         area = _uniform(n, *self.scale, generator, device)
         log_ratio = _uniform(n, math.log(self.ratio[0]), math.log(self.ratio[1]), generator, device)
-        aspect = torch.exp(log_ratio)
+        # ratio is width / height in pixels (as torchvision's); as fractions of the sides:
+        aspect = torch.exp(log_ratio) * (height / width)
         # Crop width and height as fractions of the image side (1 = full side).
         w = torch.sqrt(area * aspect).clamp(max=1.0)
         h = torch.sqrt(area / aspect).clamp(max=1.0)
@@ -212,10 +220,12 @@ class RandomResizedCropAffine:
         angle = _uniform(n, -self.degrees, self.degrees, generator, device) * (math.pi / 180)
         flip = torch.where(_bernoulli(n, self.flip_p, generator, device), -1.0, 1.0)
         cos, sin = torch.cos(angle), torch.sin(angle)
+        # A rotation in pixels, written in affine_grid's [-1, 1] coordinates, whose x and y
+        # units differ when height != width: the off-diagonal terms carry the aspect ratio.
         theta = torch.stack(
             [
-                torch.stack([w * cos * flip, -h * sin, cx], dim=1),
-                torch.stack([w * sin * flip, h * cos, cy], dim=1),
+                torch.stack([w * cos * flip, -h * sin * (height / width), cx], dim=1),
+                torch.stack([w * sin * flip * (width / height), h * cos, cy], dim=1),
             ],
             dim=1,
         ).to(x.dtype)
@@ -530,6 +540,8 @@ class RandomResizedCrop(_ParamOp):
         return {"top": top, "left": left, "height": h, "width": w, "flip": flip}
 
     def apply(self, x: torch.Tensor, params: dict) -> torch.Tensor:
+        if x.dtype in _HALF_DTYPES:
+            return self.apply(x.float(), params).to(x.dtype)
         in_h, in_w = x.shape[-2:]
         out_h, out_w = self.size if self.size is not None else (in_h, in_w)
         flip = params["flip"].to(x.device)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _checks
-from .ops import _bernoulli, _uniform
+from .ops import _HALF_DTYPES, _bernoulli, _uniform
 
 __all__ = ["RandomAffineElastic", "RandomStrokeWidth", "gaussian_displacement"]
 
@@ -155,12 +155,18 @@ class RandomAffineElastic:
             "displacement": None,
         }
         if self.alpha > 0:
-            noise = torch.rand((n, 2, height, width), generator=generator, device=device, dtype=x.dtype) * 2 - 1
-            on = _bernoulli(n, self.elastic_p, generator, device).to(x.dtype)
+            # At least float32 (the displacement is a sampling coordinate, see apply).
+            dtype = torch.promote_types(x.dtype, torch.float32)
+            noise = torch.rand((n, 2, height, width), generator=generator, device=device, dtype=dtype) * 2 - 1
+            on = _bernoulli(n, self.elastic_p, generator, device).to(dtype)
             params["displacement"] = gaussian_displacement(noise, self.alpha, self.sigma) * on.view(n, 1, 1, 1)
         return params
 
     def apply(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        if x.shape[0] == 0:
+            return x.clone()
+        if x.dtype in _HALF_DTYPES:
+            return self.apply(x.float(), params).to(x.dtype)
         height, width = x.shape[-2:]
         grid = F.affine_grid(_inverse_affine(params, height, width, x.dtype), list(x.shape), align_corners=False)
         if params.get("displacement") is not None:
