@@ -312,10 +312,10 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         architecture = self._architecture()
         if continuing and architecture != getattr(self, "_architecture_", architecture):
             changed = [k for k in architecture if architecture[k] != self._architecture_.get(k)]
+            then = ", ".join(f"{k}={self._architecture_[k]!r:.60}" for k in changed)
             raise ValueError(
                 f"warm_start=True continues training the fitted network, but {' and '.join(changed)} "
-                f"changed since it was built ({', '.join(f'{k}={self._architecture_[k]!r:.60}' for k in changed)} then). "
-                "Set warm_start=False to fit a new network."
+                f"changed since it was built ({then} then). Set warm_start=False to fit a new network."
             )
         X_model, layout = validate_input(self, X, reset=not continuing, image_shape=self.image_shape, min_samples=2)
         n_samples = X_model.shape[0]

@@ -173,8 +173,9 @@ class RandomResizedCropAffine:
     """Random resized crop, horizontal flip, rotation and translation as one affine warp.
 
     Each sample draws a crop area fraction in ``scale`` and an aspect ratio in ``ratio``
-    (width / height in pixels, as torchvision's; log-uniform), a crop centre such that the crop lies inside the image (when it fits), a
-    flip with probability ``flip_p``, a rotation in ``[-degrees, degrees]`` and an extra
+    (width / height in pixels, as torchvision's; log-uniform), a crop centre such that the
+    crop lies inside the image (when it fits), a flip with probability ``flip_p``, a
+    rotation in ``[-degrees, degrees]`` (rigid in pixels, also on non-square images) and an extra
     translation of up to ``translate`` of the image size. The composed matrices of the whole
     batch drive one ``affine_grid`` + ``grid_sample`` call (bilinear, zero padding outside).
 
