@@ -244,14 +244,18 @@ def test_diverging_trainer_restores_last_finite_weights(X, monkeypatch):
 
 # ---------------------------------------------------------------- out of memory
 def oom_above(limit, monkeypatch):
+    """Make every step on more than ``limit`` samples fail with OOM; returns the batch sizes tried."""
     original = Trainer.train_step
+    sizes = []
 
     def step(self, store, index, epoch):
+        sizes.append(index.numel())
         if index.numel() > limit:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB (injected)")
         return original(self, store, index, epoch)
 
     monkeypatch.setattr(Trainer, "train_step", step)
+    return sizes
 
 
 def test_oom_halves_the_batch(X, monkeypatch):
@@ -263,16 +267,7 @@ def test_oom_halves_the_batch(X, monkeypatch):
 
 
 def test_oom_on_an_odd_batch_splits_it_in_two_halves(X, monkeypatch):
-    sizes = []
-    original = Trainer.train_step
-
-    def step(self, store, index, epoch):
-        sizes.append(index.numel())
-        if index.numel() > 20:
-            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
-        return original(self, store, index, epoch)
-
-    monkeypatch.setattr(Trainer, "train_step", step)
+    sizes = oom_above(20, monkeypatch)
     with pytest.warns(OutOfMemoryWarning, match="batch_size=16"):
         DRCClustering(**{**KW, "batch_size": 33, "max_epochs": 1}).fit(X[:66])
     assert sizes[:3] == [33, 17, 16]  # halves, not thirds of 11 below the floor of 16

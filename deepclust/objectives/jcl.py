@@ -205,10 +205,10 @@ class JCLObjective(Objective):
                 same = label[:, None] == label[None, :]
                 same.fill_diagonal_(False)
                 # A non-finite step (skipped by the trainer) must not turn the diagnostic into NaN.
-                step_sum = (w.detach() * same).sum()
+                step_sum, step_count = (w.detach() * same).sum(), same.sum()
                 finite = torch.isfinite(step_sum)
                 self._same_sum += torch.where(finite, step_sum, step_sum.new_zeros(()))
-                self._same_count += torch.where(finite, same.sum(), same.sum().new_zeros(()))
+                self._same_count += torch.where(finite, step_count, step_count.new_zeros(()))
         joint = joint_contrastive_loss(out_a.embedding, out_b.embedding, weights, self.temperature)
         cluster = cluster_contrast(p_a, p_b, self.cluster_temperature)
         balance = self.balance_weight * (entropy_balance(p_a) + entropy_balance(p_b))
