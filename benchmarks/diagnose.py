@@ -10,7 +10,9 @@ Fits one deep estimator (defaults, or ``--set name=value`` overrides) on a bench
 * the 10 nearest neighbours of that group's samples, in the input (PCA to 50 dimensions of the
   pixels in [0, 1]) and in the learned representation (``transform``, cosine): which share
   the group's true class *and* lie in its true class's cluster. This says whether the input
-  space links the group to its class and the representation has moved it away.
+  space links the group to its class and the representation has moved it away;
+* k-means on the normalised representation: whether the error is the cluster head's or the
+  representation's.
 
 Nothing is written to the results CSVs; this is a diagnostic, not a benchmark row.
 
@@ -91,6 +93,7 @@ def main(argv=None) -> int:
                    metavar="NAME=VALUE", help="estimator parameter override (repeatable), e.g. temperature=1.0")
     args = p.parse_args(argv)
 
+    from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
 
     from deepclust.metrics import evaluate
@@ -122,13 +125,19 @@ def main(argv=None) -> int:
     print(f"  head confidence (max probability): mean {proba.max(1).mean():.3f}; "
           f"probability of class {a}'s cluster: mean {proba[:, cluster_of[a]].mean():.3f}")
 
+    features = est.transform(ds.X)
     spaces = {
         "input (PCA-50 of pixels in [0, 1])": (PCA(50, random_state=0).fit_transform(ds.flat01()), "euclidean"),
-        "representation (transform, cosine)": (est.transform(ds.X), "cosine"),
+        "representation (transform, cosine)": (features, "cosine"),
     }
     for name, (Z, metric) in spaces.items():
         comp = neighbour_composition(Z, group, y, labels, a, cluster_of[a], metric)
         print(f"  {N_NEIGHBORS}-NN in the {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in comp.items()))
+
+    # Head or representation? k-means on the (normalised) representation instead of the head.
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    km_labels = KMeans(ds.n_clusters, n_init=10, random_state=args.seed).fit_predict(unit)
+    print(f"\nk-means (n_init=10) on the normalised representation: {evaluate(km_labels, y=y)}")
     return 0
 
 
