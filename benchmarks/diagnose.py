@@ -73,7 +73,7 @@ def neighbour_composition(Z: np.ndarray, query: np.ndarray, y: np.ndarray, label
 
     nn = NearestNeighbors(n_neighbors=N_NEIGHBORS + 1, metric=metric).fit(Z)
     _, idx = nn.kneighbors(Z[query])
-    idx = idx[:, 1:]  # drop the sample itself
+    idx = idx[:, 1:]  # drop the nearest: the sample itself (or an exact duplicate of it)
     same_class = y[idx] == true_class
     return {
         "same class": float(same_class.mean()),
