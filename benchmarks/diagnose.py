@@ -58,6 +58,8 @@ def matched_confusion(y: np.ndarray, labels: np.ndarray, n_clusters: int) -> tup
     """
     from scipy.optimize import linear_sum_assignment
 
+    # Not sklearn's contingency_matrix (as deepclust.metrics uses): it drops empty clusters,
+    # and here column j must stay cluster j so that cluster_of can index labels.
     counts = np.zeros((n_clusters, n_clusters), dtype=np.int64)
     np.add.at(counts, (y, labels), 1)
     rows, cols = linear_sum_assignment(-counts)

@@ -20,6 +20,7 @@ trainers do.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 from numbers import Integral
@@ -30,12 +31,29 @@ import torch.nn.functional as F
 from . import _checks
 
 
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def _warp_in_float32(method):
+    """Run a warp ``method(self, x, ...)`` in float32 when ``x`` is float16 or bfloat16.
+
+    Sampling coordinates in half precision are off by a fraction of a pixel (up to 0.17 in
+    bfloat16); computed in float32, only the output is rounded back to ``x``'s dtype.
+    """
+
+    @functools.wraps(method)
+    def run(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if x.dtype in _HALF_DTYPES:
+            return method(self, x.float(), *args, **kwargs).to(x.dtype)
+        return method(self, x, *args, **kwargs)
+
+    return run
+
+
 # Reusable work buffers (CPU). A fresh multi-megabyte tensor is page-faulted in by the OS on
 # first touch, which costs about as much as 5-10 elementwise passes over it; buffers that
 # never leave an op are therefore kept per thread and reused from one batch to the next.
 # (CUDA has its caching allocator; there, and above the size cap, buffers are allocated.)
-# Warps sample in float32 for these: half-precision coordinates are off by a fraction of a pixel.
-_HALF_DTYPES = (torch.float16, torch.bfloat16)
 _SCRATCH = threading.local()
 _SCRATCH_MAX_BYTES = 64 * 2**20
 
@@ -199,12 +217,11 @@ class RandomResizedCropAffine:
         self.degrees = _checks.real(owner, "degrees", degrees, 0.0)
         self.translate = _checks.real(owner, "translate", translate, 0.0)
 
+    @_warp_in_float32
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, device = x.shape[0], x.device
         if n == 0:
             return x.clone()
-        if x.dtype in _HALF_DTYPES:
-            return self(x.float(), generator).to(x.dtype)
         height, width = x.shape[-2:]
         area = _uniform(n, *self.scale, generator, device)
         log_ratio = _uniform(n, math.log(self.ratio[0]), math.log(self.ratio[1]), generator, device)
@@ -540,9 +557,8 @@ class RandomResizedCrop(_ParamOp):
         flip = _bernoulli(n, self.flip_p, generator, device)
         return {"top": top, "left": left, "height": h, "width": w, "flip": flip}
 
+    @_warp_in_float32
     def apply(self, x: torch.Tensor, params: dict) -> torch.Tensor:
-        if x.dtype in _HALF_DTYPES:
-            return self.apply(x.float(), params).to(x.dtype)
         in_h, in_w = x.shape[-2:]
         out_h, out_w = self.size if self.size is not None else (in_h, in_w)
         flip = params["flip"].to(x.device)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _checks
-from .ops import _HALF_DTYPES, _bernoulli, _uniform
+from .ops import _bernoulli, _uniform, _warp_in_float32
 
 __all__ = ["RandomAffineElastic", "RandomStrokeWidth", "gaussian_displacement"]
 
@@ -162,11 +162,10 @@ class RandomAffineElastic:
             params["displacement"] = gaussian_displacement(noise, self.alpha, self.sigma) * on.view(n, 1, 1, 1)
         return params
 
+    @_warp_in_float32
     def apply(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         if x.shape[0] == 0:
             return x.clone()
-        if x.dtype in _HALF_DTYPES:
-            return self.apply(x.float(), params).to(x.dtype)
         height, width = x.shape[-2:]
         grid = F.affine_grid(_inverse_affine(params, height, width, x.dtype), list(x.shape), align_corners=False)
         if params.get("displacement") is not None:
