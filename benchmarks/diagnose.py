@@ -12,7 +12,7 @@ Fits one deep estimator (defaults, or ``--set name=value`` overrides) on a bench
   the group's true class *and* lie in its true class's cluster. This says whether the input
   space links the group to its class and the representation has moved it away;
 * k-means on the normalised representation: whether the error is the cluster head's or the
-  representation's.
+  representation's (with the label-free signals of ``labelling.py``).
 
 Nothing is written to the results CSVs; this is a diagnostic, not a benchmark row.
 
@@ -37,6 +37,7 @@ if __package__ in (None, ""):  # allow `python benchmarks/diagnose.py`
 
 from benchmarks import datasets as D  # noqa: E402
 from benchmarks import methods as M  # noqa: E402
+from benchmarks.labelling import compare_labellings  # noqa: E402
 
 N_NEIGHBORS = 10
 
@@ -95,7 +96,6 @@ def main(argv=None) -> int:
                    metavar="NAME=VALUE", help="estimator parameter override (repeatable), e.g. temperature=1.0")
     args = p.parse_args(argv)
 
-    from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
 
     from deepclust.metrics import evaluate
@@ -137,9 +137,10 @@ def main(argv=None) -> int:
         print(f"  {N_NEIGHBORS}-NN in the {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in comp.items()))
 
     # Head or representation? k-means on the (normalised) representation instead of the head.
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    km_labels = KMeans(ds.n_clusters, n_init=10, random_state=args.seed).fit_predict(unit)
-    print(f"\nk-means (n_init=10) on the normalised representation: {evaluate(km_labels, y=y)}")
+    both = compare_labellings(est, ds.X, y, args.seed)
+    print(f"\nk-means (n_init=10) on the normalised representation: {both['kmeans']}")
+    print(f"label-free: score (the head's mutual information) {both['score']:.3f}, "
+          f"agreement of the head with k-means (ARI) {both['agreement_ari']:.3f}")
     return 0
 
 
