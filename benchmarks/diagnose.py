@@ -101,12 +101,7 @@ def main(argv=None) -> int:
     from deepclust.metrics import evaluate
 
     ds = D.load(args.dataset)
-    params = dict(n_clusters=ds.n_clusters, random_state=args.seed, device=args.device, **dict(args.overrides))
-    if ds.image_shape is not None:
-        params["image_shape"] = ds.image_shape
-    if args.max_epochs is not None:
-        params["max_epochs"] = args.max_epochs
-    est = M.deep_class(args.method)(**params)
+    est = M.deep_estimator(args.method, ds, args.seed, args.max_epochs, args.device, **dict(args.overrides))
     print(f"# {args.dataset} ({ds.n} samples), {type(est).__name__}, seed {args.seed}, "
           f"overrides {dict(args.overrides) or 'none'}", flush=True)
     t0 = time.perf_counter()
@@ -137,7 +132,7 @@ def main(argv=None) -> int:
         print(f"  {N_NEIGHBORS}-NN in the {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in comp.items()))
 
     # Head or representation? k-means on the (normalised) representation instead of the head.
-    both = compare_labellings(est, ds.X, y, args.seed)
+    both = compare_labellings(est, ds.X, y, args.seed, features=features)
     print(f"\nk-means (n_init=10) on the normalised representation: {both['kmeans']}")
     print(f"label-free: score (the head's mutual information) {both['score']:.3f}, "
           f"agreement of the head with k-means (ARI) {both['agreement_ari']:.3f}")

@@ -25,8 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 if __package__ in (None, ""):  # allow `python benchmarks/labelling.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
@@ -35,10 +33,11 @@ from benchmarks import datasets as D  # noqa: E402
 from benchmarks import methods as M  # noqa: E402
 
 
-def compare_labellings(model, X, y, seed: int = 0) -> dict:
+def compare_labellings(model, X, y, seed: int = 0, features=None) -> dict:
     """Score a fitted deep estimator's ``labels_`` and k-means on its representation of ``X``.
 
-    ``X`` must be the data ``model`` was fitted on (``labels_`` are its labels).
+    ``X`` must be the data ``model`` was fitted on (``labels_`` are its labels); pass
+    ``features``, ``model.transform(X)``, when the caller has it already.
     """
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
@@ -46,8 +45,9 @@ def compare_labellings(model, X, y, seed: int = 0) -> dict:
 
     from deepclust.metrics import evaluate
 
-    features = normalize(model.transform(X))
-    km_labels = KMeans(model.n_clusters, n_init=10, random_state=seed).fit_predict(features)
+    if features is None:
+        features = model.transform(X)
+    km_labels = KMeans(model.n_clusters, n_init=10, random_state=seed).fit_predict(normalize(features))
     return {
         "head": evaluate(model.labels_, y=y),
         "kmeans": evaluate(km_labels, y=y),
@@ -81,13 +81,8 @@ def main(argv=None) -> int:
         ds = D.load(name)
         for method in args.method:
             for seed in args.seeds:
-                params = dict(n_clusters=ds.n_clusters, random_state=seed, device=args.device)
-                if ds.image_shape is not None:
-                    params["image_shape"] = ds.image_shape
-                if args.max_epochs is not None:
-                    params["max_epochs"] = args.max_epochs
                 t0 = time.perf_counter()
-                model = M.deep_class(method)(**params).fit(ds.X)
+                model = M.deep_estimator(method, ds, seed, args.max_epochs, args.device).fit(ds.X)
                 record = {"dataset": name, "method": method, "seed": seed, "epochs": model.n_iter_,
                           "fit_s": round(time.perf_counter() - t0), **compare_labellings(model, ds.X, ds.y, seed)}
                 print(json.dumps(record), flush=True)

@@ -101,16 +101,25 @@ def _learning_curve(estimator, X, y):
     return LearningCurve()
 
 
+def deep_estimator(name: str, ds, seed: int, max_epochs=None, device="auto", preset: str = "default", **overrides):
+    """The unfitted deepclust estimator ``name`` for data set ``ds``, as every benchmark script builds it.
+
+    Its defaults, then the ``preset``'s settings, the data set's ``n_clusters`` and ``image_shape``,
+    ``seed`` and ``device``, parameter ``overrides``, and ``max_epochs`` when given.
+    """
+    params = dict(PRESETS[preset])
+    params.update(n_clusters=ds.n_clusters, random_state=seed, device=device)
+    params.update(overrides)
+    if ds.image_shape is not None:
+        params["image_shape"] = ds.image_shape
+    if max_epochs is not None:
+        params["max_epochs"] = int(max_epochs)
+    return deep_class(name)(**params)
+
+
 def _deep(name):
     def run(ds, fit_index, test_index, seed, max_epochs, device, preset):
-        cls = deep_class(name)
-        params = dict(PRESETS[preset])
-        params.update(n_clusters=ds.n_clusters, random_state=seed, device=device)
-        if ds.image_shape is not None:
-            params["image_shape"] = ds.image_shape
-        if max_epochs is not None:
-            params["max_epochs"] = int(max_epochs)
-        est = cls(**params)
+        est = deep_estimator(name, ds, seed, max_epochs, device, preset)
         X_fit = ds.X[fit_index]
         curve = None
         if CURVE_SAMPLES:

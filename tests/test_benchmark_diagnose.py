@@ -42,3 +42,4 @@ def test_overrides_are_parsed_as_python_literals_or_strings(text, expected):
 def test_an_override_without_a_value_is_refused():
     with pytest.raises(argparse.ArgumentTypeError, match="name=value"):
         _parse_override("temperature")
+

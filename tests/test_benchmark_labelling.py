@@ -44,3 +44,10 @@ def test_a_real_fit_gives_every_field_and_a_table_row():
     assert 0 <= result["score"] <= np.log(3) + 1e-9
     table = markdown_table([{"dataset": "blobs", "method": "drc", "seed": 0, **result}])
     assert table.splitlines()[2].startswith("| blobs | drc | 0 | ")
+
+
+def test_features_given_by_the_caller_are_used_instead_of_a_second_transform():
+    features, y = make_blobs(n_samples=90, centers=[[5, 0], [0, 5], [-5, -5]], cluster_std=0.3, random_state=0)
+    model = _FittedModel(np.zeros_like(features), y, 3)  # its own transform would give no structure
+    result = compare_labellings(model, None, y, seed=0, features=features)
+    assert result["kmeans"]["acc"] == 1.0 and result["agreement_ari"] == 1.0
