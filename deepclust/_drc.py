@@ -125,6 +125,9 @@ class DRCClustering(BaseDeepClusterer):
         callbacks=None,
         compile=False,
         distributed="auto",
+        neighbor_positives="auto",
+        n_positive_neighbors=10,
+        neighbor_probability=0.5,
         af_temperature=1.0,
         ap_temperature=1.0,
         balance_weight=1.0,
@@ -146,6 +149,9 @@ class DRCClustering(BaseDeepClusterer):
             callbacks=callbacks,
             compile=compile,
             distributed=distributed,
+            neighbor_positives=neighbor_positives,
+            n_positive_neighbors=n_positive_neighbors,
+            neighbor_probability=neighbor_probability,
         )
         self.af_temperature = af_temperature
         self.ap_temperature = ap_temperature

@@ -142,6 +142,9 @@ class JCLClustering(BaseDeepClusterer):
         callbacks=None,
         compile=False,
         distributed="auto",
+        neighbor_positives="auto",
+        n_positive_neighbors=10,
+        neighbor_probability=0.5,
         temperature=0.5,
         cluster_temperature=1.0,
         balance_weight=1.0,
@@ -167,6 +170,9 @@ class JCLClustering(BaseDeepClusterer):
             callbacks=callbacks,
             compile=compile,
             distributed=distributed,
+            neighbor_positives=neighbor_positives,
+            n_positive_neighbors=n_positive_neighbors,
+            neighbor_probability=neighbor_probability,
         )
         self.temperature = temperature
         self.cluster_temperature = cluster_temperature

@@ -190,6 +190,9 @@ class SCLClustering(BaseDeepClusterer):
         callbacks=None,
         compile=False,
         distributed="auto",
+        neighbor_positives="auto",
+        n_positive_neighbors=10,
+        neighbor_probability=0.5,
         n_neighbors=10,
         rho=0.5,
         warmup_epochs=None,
@@ -219,6 +222,9 @@ class SCLClustering(BaseDeepClusterer):
             callbacks=callbacks,
             compile=compile,
             distributed=distributed,
+            neighbor_positives=neighbor_positives,
+            n_positive_neighbors=n_positive_neighbors,
+            neighbor_probability=neighbor_probability,
         )
         self.n_neighbors = n_neighbors
         self.rho = rho

@@ -26,6 +26,7 @@ from deepclust.augment import (
     RandomResizedCropAffine,
     cc_preset,
     grey_preset,
+    handwriting_preset,
     resolve_augment,
     simclr_preset,
 )
@@ -237,7 +238,7 @@ def test_resolve_named_presets(name):
     rgb = InputLayout("image", (3, 32, 32), "nhwc")
     tab = InputLayout("tabular", (5,), "tabular")
     x = _images(4, 3, 32, 32)
-    if name == "tabular":
+    if name in ("tabular", "scarf"):
         with pytest.raises(ValueError, match="tabular"):
             resolve_augment(name, rgb, np.zeros(3), np.ones(3))
         aug = resolve_augment(name, tab, np.zeros(5), np.ones(5))
@@ -438,7 +439,7 @@ def test_resized_crop_affine_rotates_rigidly_on_any_aspect_ratio(height, width, 
         torch.testing.assert_close(out[i], expected, atol=TOL, rtol=0)
 
 
-@pytest.mark.parametrize("op", [RandomResizedCropAffine(degrees=20.0), grey_preset()], ids=repr)
+@pytest.mark.parametrize("op", [RandomResizedCropAffine(degrees=20.0), grey_preset(), handwriting_preset()], ids=repr)
 def test_warps_return_an_empty_batch(op):
     empty = torch.rand(0, 1, 16, 16)
     assert op(empty, torch.Generator().manual_seed(0)).shape == empty.shape

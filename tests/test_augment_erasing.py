@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from deepclust.augment import RandomErasing, grey_preset
+from deepclust.augment import RandomErasing, handwriting_preset
 from deepclust.nn.resnet import import_torchvision
 
 import_torchvision()
@@ -79,10 +79,10 @@ def test_deterministic_and_input_untouched():
     assert math.isclose(float(a.min()), 0.0)
 
 
-def test_grey_preset_erase_p():
-    assert "RandomErasing" not in [type(op).__name__ for op in grey_preset().ops]  # off by default
-    op = next(op for op in grey_preset((0.1, 0.9), erase_p=0.3).ops if isinstance(op, RandomErasing))
+def test_handwriting_preset_erase_p():
+    assert "RandomErasing" not in [type(op).__name__ for op in handwriting_preset().ops]  # off by default
+    op = next(op for op in handwriting_preset((0.1, 0.9), erase_p=0.3).ops if isinstance(op, RandomErasing))
     assert op.p == 0.3 and op.value == 0.1  # filled with the background (the range's minimum)
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="erase_p"):
-            grey_preset(erase_p=bad)
+            handwriting_preset(erase_p=bad)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deepclust.augment import RandomAffineElastic, RandomStrokeWidth, gaussian_displacement, grey_preset
+from deepclust.augment import RandomAffineElastic, RandomStrokeWidth, gaussian_displacement, handwriting_preset
 from deepclust.nn.resnet import import_torchvision
 
 import_torchvision()
@@ -122,13 +122,13 @@ def test_stroke_width_params():
 
 
 @pytest.mark.parametrize("size", [8, 16, 28])
-def test_grey_preset_keeps_range_and_scales_with_size(size):
+def test_handwriting_preset_keeps_range_and_scales_with_size(size):
     x = _images(16, 1, size, size)
     before = x.clone()
-    aug = grey_preset(image_size=size)
+    aug = handwriting_preset(image_size=size)
     out = aug(x, torch.Generator().manual_seed(0))
     assert out.shape == x.shape and out.dtype == x.dtype and torch.equal(x, before)
     assert out.min() >= 0 and out.max() <= 1
     assert aug.ops[0].sigma == pytest.approx(size / 8) and aug.ops[0].alpha == pytest.approx(0.054 * size**2)
-    lo = grey_preset((-1.0, 1.0), image_size=size)(x * 2 - 1, torch.Generator().manual_seed(0))
+    lo = handwriting_preset((-1.0, 1.0), image_size=size)(x * 2 - 1, torch.Generator().manual_seed(0))
     assert lo.min() >= -1 and lo.max() <= 1

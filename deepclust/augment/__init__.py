@@ -10,6 +10,7 @@ from .ops import (
     Clamp,
     Compose,
     FeatureMask,
+    MarginalResample,
     GaussianNoise,
     RandomColorJitter,
     RandomGaussianBlur,
@@ -24,11 +25,13 @@ from .presets import (
     PRESETS,
     cc_preset,
     grey_preset,
+    handwriting_preset,
     light_preset,
     resolve_augment,
     rgb_preset,
     simclr_preset,
     tabular_preset,
+    scarf_preset,
 )
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "Clamp",
     "Compose",
     "FeatureMask",
+    "MarginalResample",
     "GaussianNoise",
     "RandomAffineElastic",
     "RandomColorJitter",
@@ -49,9 +53,11 @@ __all__ = [
     "cc_preset",
     "gaussian_displacement",
     "grey_preset",
+    "handwriting_preset",
     "light_preset",
     "resolve_augment",
     "rgb_preset",
     "simclr_preset",
     "tabular_preset",
+    "scarf_preset",
 ]

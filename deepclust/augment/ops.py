@@ -409,6 +409,43 @@ class FeatureMask:
 # ---------------------------------------------------------------------------------------------
 
 
+class MarginalResample:
+    """Replace each feature, independently with probability ``p``, by a draw from its marginal.
+
+    SCARF's corruption (Bahri et al., ICLR 2022): a corrupted entry takes the value of the
+    same feature in another sample drawn uniformly from the batch, so a view keeps each
+    feature's distribution (masking with the mean, or noise, do not) and the network must
+    recognise a sample from the features that were kept. The batch is the empirical
+    marginal here (the trainers pass both views of a batch, 2B rows).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.augment import MarginalResample
+    >>> x = torch.arange(8.0).view(4, 2)  # feature 0 takes 0, 2, 4, 6; feature 1 takes 1, 3, 5, 7
+    >>> out = MarginalResample(0.6)(x, torch.Generator().manual_seed(0))
+    >>> bool((out[:, 0] % 2 == 0).all()) and bool((out[:, 1] % 2 == 1).all())  # values stay in their column
+    True
+    >>> MarginalResample(0.0)(x, torch.Generator()).equal(x)
+    True
+    """
+
+    _fresh_output = True
+
+    def __init__(self, p=0.6):
+        self.p = _checks.probability("MarginalResample", "p", p)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n = x.shape[0]
+        flat = x.reshape(n, -1)
+        mask = torch.rand(flat.shape, generator=generator, device=x.device) < self.p
+        rows = torch.randint(0, n, flat.shape, generator=generator, device=x.device)
+        return torch.where(mask, flat.gather(0, rows), flat).view(x.shape)
+
+    def __repr__(self) -> str:
+        return f"MarginalResample(p={self.p})"
+
+
 class _ParamOp:
     """Base class of the ops split into parameter drawing and application.
 

@@ -84,6 +84,8 @@ class SeedManager:
         self.shuffle = torch.Generator(device="cpu").manual_seed(seed)
         self.augment = torch.Generator(device=device).manual_seed(self.augment_seed(seed, rank))
         self.numpy = np.random.default_rng(seed + 2)
+        # Neighbour positives' partners: shared by every rank, like the shuffling stream.
+        self.neighbors = torch.Generator(device="cpu").manual_seed((seed + 4) % (2**63))
 
     @staticmethod
     def augment_seed(seed: int, rank: int = 0, epoch: int | None = None) -> int:

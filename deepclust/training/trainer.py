@@ -25,6 +25,7 @@ from .callbacks import Callback
 from .checkpoint import CheckpointError
 from .data import TensorStore
 from .distributed import DistributedContext, is_main_rank
+from .neighbors import NeighborPositives
 
 _OOM_ERRORS = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError})
 
@@ -297,8 +298,10 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         forward_module: nn.Module | None = None,
         distributed: DistributedContext | None = None,
+        neighbors: NeighborPositives | None = None,
     ):
         self.module = module
+        self.neighbors = neighbors
         self.forward_module = module if forward_module is None else forward_module
         self.distributed = distributed
         self.objective = objective
@@ -328,15 +331,16 @@ class Trainer:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def _views(self, x: torch.Tensor) -> torch.Tensor:
+    def _views(self, x: torch.Tensor, x_b: torch.Tensor | None = None) -> torch.Tensor:
         """Both views of the batch ``x`` (n samples) as one batch of 2n: rows ``i`` and ``n + i``.
 
         One augmentation call on the doubled batch (every op draws its parameters per
         sample, so the two views of a sample stay independent): the forward pass needs
         the two views concatenated anyway, and each call has a fixed cost (parameter
         draws, dispatch of a few hundred small kernels) that is then paid once per step.
+        ``x_b`` (neighbour positives) is the source of the second views, else ``x``.
         """
-        both = torch.cat([x, x])
+        both = torch.cat([x, x if x_b is None else x_b])
         return both if self.augment is None else self.augment(both, self.seeds.augment)
 
     # ------------------------------------------------------------------ one step
@@ -347,13 +351,18 @@ class Trainer:
         ``"_skipped"`` (a bool: True when the step was non-finite and not applied).
         """
         ctx = self.distributed
+        # Neighbour positives: the second view of a sample may come from a neighbour
+        # (drawn from the generator every rank shares, so the ranks agree on the partners).
+        partner = None if self.neighbors is None else self.neighbors.partners(index, self.seeds.neighbors)
         if ctx is None:
             x = store.get(index)
+            x_b = None if partner is None else store.get(partner)
         else:  # this rank's slice of the global batch
             local, sizes = ctx.shard(index)
             x = store.get(local)
+            x_b = None if partner is None else store.get(ctx.shard(partner)[0])
         with torch.no_grad():
-            views = self._views(x)
+            views = self._views(x, x_b)
         n = x.shape[0]
         if not isinstance(views, torch.Tensor):
             raise TypeError(f"augment must return a torch.Tensor; it returned {type(views).__name__}.")
@@ -368,6 +377,8 @@ class Trainer:
             # The whole global batch, with gradient to this rank's rows (see gather_with_grad).
             out_a, out_b = ctx.gather_views(out_a, out_b, sizes)
         terms = self.objective(out_a, out_b, index.to(self.device), epoch)
+        if self.neighbors is not None:
+            self.neighbors.update(index.to(self.device), out_a.features)
         loss = terms["loss"]
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -500,6 +511,7 @@ class Trainer:
             "shuffle": self.seeds.shuffle.get_state(),
             "augment": self.seeds.augment.get_state(),
             "numpy": json.dumps(self.seeds.numpy.bit_generator.state),
+            "neighbors": self.seeds.neighbors.get_state(),
             "torch": torch.get_rng_state(),
             "world_size": 1 if self.distributed is None else self.distributed.world_size,
         }
@@ -517,6 +529,7 @@ class Trainer:
             "batch_size": self.batch_size,
             "rng": rng,
             "objective": self.objective.state_dict(),
+            "neighbors": None if self.neighbors is None else self.neighbors.state_dict(),
             "history": [dict(entry) for entry in self.history],
             "previous_predictions": None if self.previous_predictions is None else self.previous_predictions.cpu(),
         }
@@ -560,6 +573,8 @@ class Trainer:
                     stacklevel=2,
                 )
         self.seeds.numpy.bit_generator.state = json.loads(rng["numpy"])
+        if "neighbors" in rng:
+            self.seeds.neighbors.set_state(rng["neighbors"])
         torch.set_rng_state(rng["torch"])
         if self.device.type == "cuda" and "cuda" in rng:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
@@ -567,6 +582,8 @@ class Trainer:
             self.objective.load_state_dict(state.get("objective") or {})
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"The checkpoint's objective state does not match this fit: {exc!r}") from exc
+        if self.neighbors is not None and state.get("neighbors"):
+            self.neighbors.load_state_dict(state["neighbors"])
         self.history[:] = [dict(entry) for entry in state["history"]]
         self.next_epoch = int(state["epoch"])
         if state.get("previous_predictions") is not None:
@@ -594,6 +611,8 @@ class Trainer:
         for epoch in range(self.next_epoch, end_epoch):
             self._notify("on_epoch_begin", epoch)
             self.objective.on_epoch_begin(epoch)
+            if self.neighbors is not None:
+                self.neighbors.on_epoch_begin(epoch)
             started = time.perf_counter()
             batches = batch_partition(n, self.batch_size, self.seeds.shuffle, 2 if ctx is None else ctx.world_size)
             sums: dict[str, torch.Tensor] = {}

@@ -1,0 +1,147 @@
+"""Neighbour positives (deepclust.training.neighbors) and their estimator parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+
+from deepclust import DRCClustering, JCLClustering, SCLClustering
+from deepclust.training.neighbors import NeighborPositives, embedding_neighbors, input_neighbors
+
+
+def _brute_knn(Z: np.ndarray, k: int) -> np.ndarray:
+    d = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    return np.argsort(d, axis=1, kind="stable")[:, :k]
+
+
+def test_input_neighbors_match_a_brute_force_search_on_standardised_data():
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(60, 5)) * [1, 10, 100, 0.1, 1e-3] + [0, 5, -3, 2, 1]).astype(np.float32)
+    mean, std = X.mean(0), X.std(0)
+    got = input_neighbors(X, mean, std, n_neighbors=4)
+    expected = _brute_knn((X - mean) / std, 4)
+    assert got.shape == (60, 4) and got.dtype == np.int64
+    # Same sets (ties may order differently).
+    assert all(set(a) == set(b) for a, b in zip(got, expected))
+    assert not (got == np.arange(60)[:, None]).any()
+
+
+def test_input_neighbors_exclude_self_among_duplicates_and_clip_k():
+    X = np.zeros((5, 3), dtype=np.float32)  # all identical: self may be anywhere in the list
+    got = input_neighbors(X, np.zeros(3), np.ones(3), n_neighbors=10)
+    assert got.shape == (5, 4)
+    for i, row in enumerate(got):
+        assert i not in row and len(set(row)) == 4
+
+
+def test_input_neighbors_reduce_images_with_pca_and_read_uint8_and_memmaps(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(80, 1, 12, 12), dtype=np.uint8)  # 144 pixels > 50: PCA path
+    mm = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.uint8, shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    before = X.copy()
+    a = input_neighbors(X, [0.5], [0.25], n_neighbors=3, seed=1)
+    b = input_neighbors(np.load(tmp_path / "X.npy", mmap_mode="r"), [0.5], [0.25], n_neighbors=3, seed=1)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_embedding_neighbors_are_cosine_neighbours_in_chunks():
+    bank = torch.randn(50, 6, generator=torch.Generator().manual_seed(0))
+    got = embedding_neighbors(bank, 3, chunk_size=7)
+    z = torch.nn.functional.normalize(bank, dim=1)
+    sim = z @ z.T
+    sim.fill_diagonal_(-float("inf"))
+    torch.testing.assert_close(got, sim.topk(3, dim=1).indices)
+
+
+def test_partners_follow_the_probability_and_the_graph():
+    X = np.arange(40, dtype=np.float32).reshape(20, 2)
+    pos = NeighborPositives("input", n_neighbors=2, probability=0.5)
+    pos.setup(X, X.mean(0), X.std(0), feature_dim=4, device=torch.device("cpu"), seed=0)
+    index = torch.arange(20).repeat(20)
+    partners = pos.partners(index, torch.Generator().manual_seed(0))
+    moved = partners != index
+    assert 0.3 < float(moved.float().mean()) < 0.7
+    graph = pos.input_graph
+    assert all(int(p) in graph[int(i)].tolist() for i, p in zip(index[moved], partners[moved]))
+    again = pos.partners(index, torch.Generator().manual_seed(0))
+    assert torch.equal(partners, again)
+    never = NeighborPositives("input", n_neighbors=2, probability=0.0)
+    never.setup(X, X.mean(0), X.std(0), feature_dim=4, device=torch.device("cpu"), seed=0)
+    assert torch.equal(never.partners(index, torch.Generator()), index)
+
+
+def test_embedding_graph_appears_after_every_sample_was_seen():
+    pos = NeighborPositives("embedding", n_neighbors=2, probability=1.0, warmup_epochs=1)
+    pos.setup(np.zeros((6, 2), np.float32), np.zeros(2), np.ones(2), feature_dim=3, device=torch.device("cpu"), seed=0)
+    pos.on_epoch_begin(0)
+    index = torch.arange(6)
+    assert torch.equal(pos.partners(index, torch.Generator()), index)  # no graph yet
+    pos.update(torch.arange(3), torch.randn(3, 3))
+    pos.on_epoch_begin(1)
+    assert pos.embedding_graph is None  # half the bank is empty
+    pos.update(torch.arange(3, 6), torch.tensor([[float("nan")] * 3] * 3))
+    pos.on_epoch_begin(1)
+    assert pos.embedding_graph is None  # non-finite rows are not stored
+    pos.update(torch.arange(3, 6), torch.randn(3, 3))
+    pos.on_epoch_begin(1)
+    assert pos.embedding_graph is not None and pos.embedding_graph.shape == (6, 2)
+    assert not torch.equal(pos.partners(index, torch.Generator()), index)
+
+
+@pytest.mark.parametrize("source", ["input", "embedding", "both", None])
+@pytest.mark.parametrize("cls", [DRCClustering, SCLClustering, JCLClustering])
+def test_every_estimator_fits_with_every_source(cls, source):
+    X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
+    model = cls(n_clusters=3, max_epochs=3, batch_size=20, device="cpu", random_state=0, neighbor_positives=source)
+    a = model.fit(X).labels_
+    b = cls(**model.get_params()).fit(X).labels_
+    np.testing.assert_array_equal(a, b)  # reproducible under random_state
+
+
+def test_probability_zero_is_the_same_fit_as_no_neighbours():
+    X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
+    kw = dict(n_clusters=3, max_epochs=2, batch_size=20, device="cpu", random_state=0)
+    a = DRCClustering(**kw, neighbor_positives=None).fit(X).transform(X)
+    b = DRCClustering(**kw, neighbor_probability=0.0).fit(X).transform(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_neighbour_positives_change_the_fit():
+    X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
+    kw = dict(n_clusters=3, max_epochs=2, batch_size=20, device="cpu", random_state=0)
+    a = DRCClustering(**kw, neighbor_positives=None).fit(X).transform(X)
+    b = DRCClustering(**kw, neighbor_positives="input", neighbor_probability=1.0).fit(X).transform(X)
+    assert not np.allclose(a, b)
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"neighbor_positives": "pixels"}, "neighbor_positives"),
+        ({"neighbor_positives": 3}, "neighbor_positives"),
+        ({"n_positive_neighbors": 0}, "n_positive_neighbors"),
+        ({"n_positive_neighbors": 2.5}, "n_positive_neighbors"),
+        ({"neighbor_probability": 1.5}, "neighbor_probability"),
+        ({"neighbor_probability": -0.1}, "neighbor_probability"),
+    ],
+)
+def test_bad_neighbour_parameters_are_named(params, name):
+    X, _ = make_blobs(n_samples=20, centers=2, random_state=0)
+    with pytest.raises(ValueError, match=name):
+        DRCClustering(n_clusters=2, max_epochs=1, device="cpu", **params).fit(X)
+
+
+def test_auto_uses_the_embedding_graph_for_rgb_images_and_the_input_graph_otherwise():
+    from deepclust._data import InputLayout
+
+    model = DRCClustering()
+    assert model._make_neighbors(InputLayout("image", (3, 16, 16), "nhwc")).source == "embedding"
+    assert model._make_neighbors(InputLayout("image", (1, 16, 16), "nhw")).source == "input"
+    assert model._make_neighbors(InputLayout("tabular", (5,), "tabular")).source == "input"
+    assert DRCClustering(neighbor_positives=None)._make_neighbors(InputLayout("tabular", (5,), "tabular")) is None
