@@ -128,6 +128,7 @@ class DRCClustering(BaseDeepClusterer):
         neighbor_positives="auto",
         n_positive_neighbors=10,
         neighbor_probability=0.5,
+        cluster_prior="auto",
         af_temperature=1.0,
         ap_temperature=1.0,
         balance_weight=1.0,
@@ -152,6 +153,7 @@ class DRCClustering(BaseDeepClusterer):
             neighbor_positives=neighbor_positives,
             n_positive_neighbors=n_positive_neighbors,
             neighbor_probability=neighbor_probability,
+            cluster_prior=cluster_prior,
         )
         self.af_temperature = af_temperature
         self.ap_temperature = ap_temperature

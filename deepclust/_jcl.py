@@ -145,6 +145,7 @@ class JCLClustering(BaseDeepClusterer):
         neighbor_positives="auto",
         n_positive_neighbors=10,
         neighbor_probability=0.5,
+        cluster_prior="auto",
         temperature=0.5,
         cluster_temperature=1.0,
         balance_weight=1.0,
@@ -173,6 +174,7 @@ class JCLClustering(BaseDeepClusterer):
             neighbor_positives=neighbor_positives,
             n_positive_neighbors=n_positive_neighbors,
             neighbor_probability=neighbor_probability,
+            cluster_prior=cluster_prior,
         )
         self.temperature = temperature
         self.cluster_temperature = cluster_temperature

@@ -193,6 +193,7 @@ class SCLClustering(BaseDeepClusterer):
         neighbor_positives="auto",
         n_positive_neighbors=10,
         neighbor_probability=0.5,
+        cluster_prior="auto",
         n_neighbors=10,
         rho=0.5,
         warmup_epochs=None,
@@ -225,6 +226,7 @@ class SCLClustering(BaseDeepClusterer):
             neighbor_positives=neighbor_positives,
             n_positive_neighbors=n_positive_neighbors,
             neighbor_probability=neighbor_probability,
+            cluster_prior=cluster_prior,
         )
         self.n_neighbors = n_neighbors
         self.rho = rho

@@ -108,13 +108,29 @@ def cluster_contrast(p_a: torch.Tensor, p_b: torch.Tensor, temperature: float) -
     return nt_xent(p_a.T, p_b.T, temperature)
 
 
-def entropy_balance(p: torch.Tensor) -> torch.Tensor:
+def _sorted_sizes(p: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's mean assignment and ``prior``, both sorted in decreasing order.
+
+    Cluster indices are arbitrary, so a prior of cluster *sizes* can only be compared with
+    the sizes in order: the balance terms below are then zero whenever the clusters have the
+    prior's sizes, whichever cluster has which size (sorting is differentiable a.e.).
+    """
+    mean = p.float().mean(dim=0).sort(descending=True).values
+    return mean, prior.to(mean.device, mean.dtype).sort(descending=True).values
+
+
+def entropy_balance(p: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
     """``log K - H(mean_i p_i)``: zero when the batch's mean assignment is uniform (CC, PICA).
+
+    With a ``prior`` of cluster sizes, ``KL(m || prior)`` between the sorted mean assignment
+    ``m`` and the sorted prior instead (``prior=None`` is the uniform prior: the same value).
 
     Parameters
     ----------
     p : Tensor of shape (N, K)
         Soft assignments (rows sum to one).
+    prior : Tensor of shape (K,) or None
+        Expected cluster shares (positive, summing to one), in any order.
 
     Returns
     -------
@@ -129,14 +145,27 @@ def entropy_balance(p: torch.Tensor) -> torch.Tensor:
     0.0
     >>> round(float(entropy_balance(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))), 4)  # log 2
     0.6931
+    >>> round(float(entropy_balance(torch.tensor([[0.8, 0.2], [0.2, 0.8]]) @ torch.eye(2)[[1, 0]],
+    ...                             prior=torch.tensor([0.5, 0.5]))), 4)
+    0.0
+    >>> round(float(entropy_balance(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]),
+    ...                             prior=torch.tensor([1 / 3, 2 / 3]))), 4)  # sizes match, in any order
+    0.0
     """
+    if prior is not None:
+        mean, prior = _sorted_sizes(p, prior)
+        return (mean * (torch.log(mean.clamp_min(1e-12)) - torch.log(prior))).sum()
     mean = p.float().mean(dim=0)
     entropy = -(mean * torch.log(mean.clamp_min(1e-12))).sum()
     return math.log(p.shape[1]) - entropy
 
 
-def squared_balance(p: torch.Tensor) -> torch.Tensor:
+def squared_balance(p: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
     """Scale-free form of DRC's cluster regulariser: ``K * sum_k (mean_i P_ik)^2 - 1``.
+
+    That is the chi-squared divergence of the mean assignment from the uniform shares; with a
+    ``prior`` of cluster sizes it is ``sum_k m_k^2 / prior_k - 1`` between the sorted mean
+    assignment ``m`` and the sorted prior (zero when the sizes match, in any order).
 
     It is ``(K/N) * sum_k (sum_i P_ik)^2 / N - 1`` (DRC's L_CR rescaled), zero at perfectly
     balanced assignments and ``K - 1`` when every sample is in one cluster.
@@ -145,11 +174,13 @@ def squared_balance(p: torch.Tensor) -> torch.Tensor:
     ----------
     p : Tensor of shape (N, K)
         Soft assignments (rows sum to one).
+    prior : Tensor of shape (K,) or None
+        Expected cluster shares (positive, summing to one), in any order.
 
     Returns
     -------
     Tensor
-        Scalar in ``[0, K - 1]``.
+        Scalar in ``[0, K - 1]`` for the uniform prior.
 
     Examples
     --------
@@ -160,5 +191,8 @@ def squared_balance(p: torch.Tensor) -> torch.Tensor:
     >>> float(squared_balance(torch.tensor([[1.0, 0.0, 0.0]] * 4)))  # all in cluster 0: K - 1
     2.0
     """
+    if prior is not None:
+        mean, prior = _sorted_sizes(p, prior)
+        return (mean**2 / prior).sum() - 1.0
     mean = p.float().mean(dim=0)
     return p.shape[1] * (mean**2).sum() - 1.0

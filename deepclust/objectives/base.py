@@ -22,6 +22,9 @@ class Objective:
         Width of the instance head the method needs (None: no instance head).
     cluster_head_hidden : int or None
         Hidden width of the cluster head (None: a single linear layer).
+    cluster_prior : Tensor of shape (n_clusters,) or None
+        Expected cluster shares that the balance term pulls towards (in any order; see
+        :func:`deepclust.nn.losses.squared_balance`); None means equal shares.
     distributed : DistributedContext or None
         Set by the estimator before :meth:`setup` under data-parallel training. The
         objective needs nothing from it for its loss: it is always called with the outputs
@@ -63,6 +66,9 @@ class Objective:
     projection_dim: int | None = 128
     cluster_head_hidden: int | None = 512
     distributed = None
+    #: Expected cluster shares (K,) for the balance term, set by the engine before
+    #: :meth:`setup` (None: equal shares, the papers' balance).
+    cluster_prior: torch.Tensor | None = None
 
     def setup(self, n_samples: int, n_clusters: int, device: torch.device, max_epochs: int) -> None:
         """Allocate per-fit state (called once before the first epoch of a fit)."""

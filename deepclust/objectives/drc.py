@@ -55,7 +55,7 @@ class DRCObjective(Objective):
         p_a, p_b = out_a.logits.softmax(dim=1), out_b.logits.softmax(dim=1)
         assignment_feature = cross_view_info_nce(out_a.logits, out_b.logits, self.af_temperature)
         assignment_probability = cross_view_info_nce(p_a.T, p_b.T, self.ap_temperature)
-        balance = 0.5 * (squared_balance(p_a) + squared_balance(p_b))
+        balance = 0.5 * (squared_balance(p_a, self.cluster_prior) + squared_balance(p_b, self.cluster_prior))
         weighted_balance = self.balance_weight * balance
         return {
             "loss": assignment_feature + assignment_probability + weighted_balance,

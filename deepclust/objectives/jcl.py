@@ -211,7 +211,7 @@ class JCLObjective(Objective):
                 self._same_count += torch.where(finite, step_count, step_count.new_zeros(()))
         joint = joint_contrastive_loss(out_a.embedding, out_b.embedding, weights, self.temperature)
         cluster = cluster_contrast(p_a, p_b, self.cluster_temperature)
-        balance = self.balance_weight * (entropy_balance(p_a) + entropy_balance(p_b))
+        balance = self.balance_weight * (entropy_balance(p_a, self.cluster_prior) + entropy_balance(p_b, self.cluster_prior))
         return {"loss": joint + cluster + balance, "joint": joint, "cluster": cluster, "balance": balance}
 
     def on_epoch_end(self, epoch):

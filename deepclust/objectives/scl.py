@@ -393,7 +393,7 @@ class SCLObjective(Objective):
         p_a, p_b = out_a.logits.softmax(dim=1), out_b.logits.softmax(dim=1)
         instance = nt_xent(z_a, z_b, self.temperature)
         cluster = cluster_contrast(p_a, p_b, self.cluster_temperature)
-        balance = self.balance_weight * (entropy_balance(p_a) + entropy_balance(p_b))
+        balance = self.balance_weight * (entropy_balance(p_a, self.cluster_prior) + entropy_balance(p_b, self.cluster_prior))
         loss = instance + cluster + balance
 
         semantic = self_label = out_a.logits.new_zeros(())

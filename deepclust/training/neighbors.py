@@ -41,8 +41,12 @@ _SEARCH_CHUNK = 1024
 SOURCES = ("input", "embedding", "both")
 
 
-def _reduced_rows(X: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int) -> np.ndarray:
-    """``X`` standardised per feature/channel, flattened and, where wide, PCA-reduced (float32)."""
+def reduced_input(X: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int) -> np.ndarray:
+    """``X`` standardised per feature/channel, flattened and, where wide, PCA-reduced (float32).
+
+    The space the input graph (and the input cluster prior) is computed in: at most 50
+    principal components, PCA fitted on at most 20,000 rows, ``X`` read in chunks.
+    """
     from sklearn.decomposition import PCA
 
     n = X.shape[0]
@@ -70,7 +74,7 @@ def _reduced_rows(X: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int) -
     )
 
 
-def input_neighbors(X: np.ndarray, mean, std, n_neighbors: int, seed: int = 0) -> np.ndarray:
+def input_neighbors(X: np.ndarray, mean, std, n_neighbors: int, seed: int = 0, reduced=None) -> np.ndarray:
     """Indices of the ``n_neighbors`` nearest neighbours of every row of ``X`` (itself excluded).
 
     Parameters
@@ -84,6 +88,8 @@ def input_neighbors(X: np.ndarray, mean, std, n_neighbors: int, seed: int = 0) -
         k; clipped to ``n - 1``.
     seed : int
         Seeds the rows PCA is fitted on and its randomised SVD.
+    reduced : ndarray or None
+        :func:`reduced_input` of ``X``, when the caller has it already.
 
     Returns
     -------
@@ -102,7 +108,7 @@ def input_neighbors(X: np.ndarray, mean, std, n_neighbors: int, seed: int = 0) -
 
     n = X.shape[0]
     k = max(1, min(int(n_neighbors), n - 1))
-    Z = _reduced_rows(X, mean, std, seed)
+    Z = reduced_input(X, mean, std, seed) if reduced is None else reduced
     search = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(Z)
     _, idx = search.kneighbors(Z)
     return _drop_self(idx, k)
@@ -189,12 +195,15 @@ class NeighborPositives:
     def uses_embedding(self) -> bool:
         return self.source in ("embedding", "both")
 
-    def setup(self, X, mean, std, feature_dim: int, device: torch.device, seed: int, input_graph=None) -> None:
-        """Build the input graph (or take ``input_graph``) and allocate the feature bank."""
+    @property
+    def uses_input(self) -> bool:
+        return self.source in ("input", "both")
+
+    def setup(self, X, mean, std, feature_dim: int, device: torch.device, seed: int, reduced=None) -> None:
+        """Build the input graph (from ``reduced``, :func:`reduced_input`, when given) and allocate the bank."""
         n = X.shape[0]
-        if self.source in ("input", "both"):
-            if input_graph is None:
-                input_graph = input_neighbors(X, mean, std, self.n_neighbors, seed)
+        if self.uses_input:
+            input_graph = input_neighbors(X, mean, std, self.n_neighbors, seed, reduced=reduced)
             self.input_graph = torch.as_tensor(np.asarray(input_graph), dtype=torch.long, device=device)
         if self.uses_embedding:
             self.bank = torch.zeros((n, feature_dim), dtype=torch.float32, device=device)
