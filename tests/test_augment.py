@@ -262,8 +262,10 @@ def test_auto_preset_choices():
     blur = [o for o in big.ops if isinstance(o, RandomGaussianBlur)]
     assert blur and blur[0].kernel_size == 23
     grey = resolve_augment("auto", InputLayout("image", (1, 28, 28), "nhw"), np.zeros(1), np.ones(1))
-    assert repr(grey) == repr(grey_preset(image_size=28))
+    assert repr(grey) == repr(handwriting_preset(image_size=28))
     assert grey.ops[0].sigma == pytest.approx(28 / 8)
+    tab = resolve_augment("auto", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5))
+    assert [repr(op) for op in tab.ops] == ["MarginalResample(p=0.3)"]
 
 
 def test_user_callable_is_passed_through():

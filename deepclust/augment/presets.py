@@ -27,7 +27,7 @@ from .erasing import RandomErasing
 PRESETS = ("auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf")
 
 #: What augment="auto" means for tabular data and for grey images.
-TABULAR_AUTO = "tabular"
+TABULAR_AUTO = "scarf"
 GREY_AUTO = "handwriting"
 
 Augmenter = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -49,13 +49,17 @@ def tabular_preset(mean: torch.Tensor, std: torch.Tensor, noise: float = 0.2, ma
     return Compose([GaussianNoise(noise, scale=std), FeatureMask(mask_p, fill=mean)])
 
 
-def scarf_preset(p: float = 0.6, noise: float = 0.0, std: torch.Tensor | float = 1.0) -> Compose:
+def scarf_preset(p: float = 0.3, noise: float = 0.0, std: torch.Tensor | float = 1.0) -> Compose:
     """SCARF's tabular views: each feature resampled from its marginal with probability ``p``.
 
     :class:`~deepclust.augment.MarginalResample` (Bahri et al., "SCARF: Self-Supervised
-    Contrastive Learning using Random Feature Corruption", ICLR 2022; their default
-    corruption rate 0.6), optionally followed by Gaussian noise of ``noise`` feature
-    standard deviations (``std``).
+    Contrastive Learning using Random Feature Corruption", ICLR 2022), optionally followed
+    by Gaussian noise of ``noise`` feature standard deviations (``std``). The default rate
+    0.3 is ours (SCARF's is 0.6): on iris, wine, seeds and breast cancer (DRC, 3 seeds,
+    with input neighbours and the input cluster prior) it gave mean ACC 0.871 / 0.957 /
+    0.913 / 0.905 against 0.891 / 0.953 / 0.886 / 0.899 at 0.6, and the old noise + masking
+    preset 0.836 / 0.953 / 0.922 / 0.912 (benchmarks/results_notes.md, session 11); these
+    sets chose it, so they are no held-out test of it.
 
     Examples
     --------
