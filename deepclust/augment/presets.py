@@ -325,9 +325,10 @@ def resolve_augment(augment, layout: InputLayout, mean, std, value_range=(0.0, 1
     tabular preset; ``value_range`` is the (min, max) of the image values (``(0, 1)`` for
     uint8 input), which image presets keep to.
 
-    Names: "auto" (tabular: "tabular"; grey images: "grey"; RGB: :func:`rgb_preset`, i.e.
-    CC's pipeline), "cc" (:func:`cc_preset`, s = 0.5, no blur), "simclr"
-    (:func:`simclr_preset`), "light" (:func:`light_preset`), "grey" (:func:`grey_preset`),
+    Names: "auto" (tabular: "scarf"; grey images: "handwriting"; RGB: :func:`rgb_preset`,
+    i.e. CC's pipeline), "cc" (:func:`cc_preset`, s = 0.5, no blur), "simclr"
+    (:func:`simclr_preset`), "light" (:func:`light_preset`), "grey" (:func:`grey_preset`), "handwriting"
+    (:func:`handwriting_preset`), "scarf" (:func:`scarf_preset`),
     "tabular" (:func:`tabular_preset`). To tune a preset, pass it as a callable, e.g.
     ``augment=cc_preset(s=1.0, blur=True, image_size=96)``.
 
@@ -354,7 +355,7 @@ def resolve_augment(augment, layout: InputLayout, mean, std, value_range=(0.0, 1
     True
     >>> tab = InputLayout("tabular", (5,), "tabular")
     >>> type(resolve_augment("auto", tab, np.zeros(5), np.ones(5)).ops[0]).__name__
-    'GaussianNoise'
+    'MarginalResample'
     >>> one_arg = resolve_augment(lambda x: x.flip(0), tab, 0, 1)  # takes only the batch
     >>> one_arg(torch.arange(3.0).view(3, 1), torch.Generator()).flatten()
     tensor([2., 1., 0.])
