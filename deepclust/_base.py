@@ -359,6 +359,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                     module = module.to(memory_format=torch.channels_last)
                 history = []
                 self.input_shape_ = tuple(layout.sample_shape)
+                self._input_source_ = layout.source  # for predict's message on another layout
                 self._architecture_ = architecture
             train_range = value_range(X_model)
             if not continuing:
@@ -456,19 +457,23 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         X_model, layout = validate_input(self, X, reset=False, image_shape=self.image_shape)
         scale = getattr(self, "_image_scale_", None)
         if layout.is_image and scale is not None:
-            self._warn_on_another_image_scale(X_model, *scale)
+            self._warn_on_another_image_scale(X_model, *scale, input_dtype=layout.input_dtype)
         return X_model
 
     @staticmethod
-    def _warn_on_another_image_scale(X_model: np.ndarray, fitted_uint8: bool, fitted_max: float) -> None:
+    def _warn_on_another_image_scale(
+        X_model: np.ndarray, fitted_uint8: bool, fitted_max: float, input_dtype: str | None = None
+    ) -> None:
         """uint8 images are divided by 255 and float images are not: warn when predict's
-        images would reach the network on another scale than the training images."""
+        images would reach the network on another scale than the training images.
+
+        ``input_dtype`` is the dtype the caller passed (X_model is already float32)."""
         if fitted_uint8 and X_model.dtype != np.uint8:
             new_max = value_range(X_model)[1]
             if new_max > 1.5:
                 warnings.warn(
                     "The model was fitted on uint8 images, which are scaled to [0, 1], but X holds "
-                    f"{X_model.dtype} images with values up to {new_max:.4g}, which are not scaled: "
+                    f"{input_dtype or X_model.dtype} images with values up to {new_max:.4g}, which are not scaled: "
                     "pass uint8 images (or divide by 255) to get meaningful predictions.",
                     UserWarning,
                     stacklevel=4,
