@@ -104,7 +104,12 @@ _INFERENCE_BATCH = 256
 # marker line below in its Parameters section and __init_subclass__ puts this text there.
 _COMMON_PARAMETERS_MARKER = "    [common parameters]\n"
 _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
-        Number of clusters K (at least 2, at most ``n_samples``).
+        Number of clusters K (at least 1, at most ``n_samples``). With K = 1, as with
+        ``KMeans(n_clusters=1)``, every label is 0 and ``predict_proba`` is all ones; the
+        cluster terms of the losses are then 0 (finite, no gradient) and only the
+        instance-level terms train the representation: SCL's instance contrast throughout,
+        JCL's joint contrast during its warm-up only (then every pair is a positive and
+        its loss is 0), DRC's logit contrast on the sign of its one logit (little to learn).
     backbone : {"auto", "mlp", "cnn", "resnet18", "resnet34"} or torch.nn.Module, default="auto"
         Feature extractor. "auto" is "mlp" for tabular input, "resnet18" for RGB images of
         at least 16 px a side (CIFAR stem up to 64 px, ImageNet stem above) and "cnn" (a
@@ -232,7 +237,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
     """
 
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 2, None, closed="left")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "backbone": [StrOptions({"auto", "mlp", "cnn", "resnet18", "resnet34"}), torch.nn.Module],
         "augment": [StrOptions({"auto", "cc", "simclr", "light", "grey", "tabular"}), None, callable],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -305,7 +310,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         X : array-like of shape (n_samples, n_features) or image array
             Tabular data, grey images ``(n, H, W)``, images ``(n, H, W, C)`` or
             ``(n, C, H, W)``, or flat images with ``image_shape``; ``uint8`` images are
-            scaled to [0, 1]. Not modified.
+            scaled to [0, 1]. NumPy arrays, data frames and torch tensors (any device)
+            are accepted. Not modified.
         y : Ignored
             Not used, present here for API consistency by convention.
 
@@ -313,6 +319,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         -------
         self : object
             The fitted estimator.
+
+        Notes
+        -----
+        Unlike ``KMeans.fit``, there is no ``sample_weight`` (passing one is a
+        ``TypeError``): the contrastive losses compare the samples of a batch with each
+        other and have no established weighted form. Resample ``X`` with probabilities
+        ``w / w.sum()`` to weight samples.
         """
         self._validate_params()
         continuing = bool(self.warm_start) and hasattr(self, "module_")
