@@ -146,7 +146,7 @@ def save_model(estimator: BaseDeepClusterer, path: str | os.PathLike) -> None:
     >>> from sklearn.datasets import make_blobs
     >>> from deepclust import DRCClustering, load_model, save_model
     >>> X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
-    >>> model = DRCClustering(n_clusters=3, max_epochs=2, batch_size=32, device="cpu", random_state=0).fit(X)
+    >>> model = DRCClustering(n_clusters=3, max_epochs=5, batch_size=32, device="cpu", random_state=0).fit(X)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     save_model(model, os.path.join(tmp, "drc.deepclust"))
     ...     loaded = load_model(os.path.join(tmp, "drc.deepclust"))
@@ -210,6 +210,22 @@ def load_model(path: str | os.PathLike) -> BaseDeepClusterer:
     See Also
     --------
     save_model : Write the file.
+
+    Examples
+    --------
+    A saved model continues its training after loading, as a warm start would have:
+
+    >>> import os
+    >>> import tempfile
+    >>> from sklearn.datasets import make_blobs
+    >>> from deepclust import DRCClustering, load_model, save_model
+    >>> X, _ = make_blobs(n_samples=60, centers=2, random_state=0)
+    >>> model = DRCClustering(n_clusters=2, max_epochs=1, batch_size=30, device="cpu", warm_start=True).fit(X)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save_model(model, os.path.join(tmp, "drc.deepclust"))
+    ...     loaded = load_model(os.path.join(tmp, "drc.deepclust"))
+    >>> type(loaded).__name__, loaded.warm_start, loaded.fit(X).n_iter_
+    ('DRCClustering', True, 2)
     """
     import warnings
 

@@ -35,6 +35,17 @@ def training_state(trainer) -> dict:
     ``history_``).
 
     Under data-parallel training every rank must call it (see ``Trainer.state_dict``).
+
+    Examples
+    --------
+    The estimators keep it after ``fit`` as ``_training_state_``:
+
+    >>> from sklearn.datasets import make_blobs
+    >>> from deepclust import DRCClustering
+    >>> X, _ = make_blobs(n_samples=40, centers=2, random_state=0)
+    >>> state = DRCClustering(n_clusters=2, max_epochs=1, batch_size=20, device="cpu").fit(X)._training_state_
+    >>> sorted(state)[:4], state["epoch"], state["device_type"]
+    (['batch_size', 'device_type', 'epoch', 'n_samples'], 1, 'cpu')
     """
     state = trainer.state_dict()
     state.pop("module")
