@@ -5,6 +5,7 @@ from . import metrics
 from ._drc import DRCClustering
 from ._jcl import JCLClustering
 from ._scl import SCLClustering
+from ._persistence import load_model, save_model
 
 __all__ = [
     "BaseDeepClusterer",
@@ -14,5 +15,7 @@ __all__ = [
     "metrics",
     "SCLClustering",
     "JCLClustering",
+    "load_model",
+    "save_model",
 ]
 __version__ = "0.1.0"

@@ -32,6 +32,7 @@ from .training.prior import input_cluster_prior
 CLUSTER_PRIOR_AUTO = {"tabular": "input", "image": "uniform"}
 from .training.rng import SeedManager, seed_from_random_state
 from .training.trainer import Trainer
+from .training.warm_start import WarmStart, training_state
 
 
 class DeviceWarning(UserWarning):
@@ -112,7 +113,12 @@ _INFERENCE_BATCH = 256
 # marker line below in its Parameters section and __init_subclass__ puts this text there.
 _COMMON_PARAMETERS_MARKER = "    [common parameters]\n"
 _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
-        Number of clusters K (at least 2, at most ``n_samples``).
+        Number of clusters K (at least 1, at most ``n_samples``). With K = 1, as with
+        ``KMeans(n_clusters=1)``, every label is 0 and ``predict_proba`` is all ones; the
+        cluster terms of the losses are then 0 (finite, no gradient) and only the
+        instance-level terms train the representation: SCL's instance contrast throughout,
+        JCL's joint contrast during its warm-up only (then every pair is a positive and
+        its loss is 0), DRC's logit contrast on the sign of its one logit (little to learn).
     backbone : {"auto", "mlp", "cnn", "resnet18", "resnet34"} or torch.nn.Module, default="auto"
         Feature extractor. "auto" is "mlp" for tabular input, "resnet18" for RGB images of
         at least 16 px a side (CIFAR stem up to 64 px, ImageNet stem above) and "cnn" (a
@@ -157,9 +163,15 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         gives identical results; CUDA kernels are not bitwise reproducible.
     warm_start : bool, default=False
         If True and the estimator is fitted, ``fit`` continues training the current network
-        for ``max_epochs`` more epochs instead of starting over. The input shape,
-        ``n_clusters`` and ``backbone`` must be those of the fitted network (ValueError
-        otherwise).
+        for ``max_epochs`` more epochs instead of starting over. The training continues
+        too, as in skorch: the optimiser state, the epoch counter, the random streams and
+        the method's state (SCL's memory bank) carry over, so on the CPU with a seed two
+        fits of 2 epochs equal one of 4. The current ``lr``, ``weight_decay`` and
+        ``batch_size`` apply. The standardisation (mean and standard deviation) of the first
+        fit is kept, whatever the new data. Schedules that depend on the total number of
+        epochs (SCL's warm-up fraction, JCL's warm-up and weight ramp) are laid out over the
+        epochs done so far plus ``max_epochs``. The input shape, ``n_clusters`` and
+        ``backbone`` must be those of the fitted network (ValueError otherwise).
     verbose : int, default=0
         0 is silent, 1 prints one line per epoch (loss terms, time, throughput), 2 adds a
         progress bar over the batches.
@@ -260,7 +272,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
     """
 
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 2, None, closed="left")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "backbone": [StrOptions({"auto", "mlp", "cnn", "resnet18", "resnet34"}), torch.nn.Module],
         "augment": [StrOptions(set(AUGMENT_PRESETS)), None, callable],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -345,7 +357,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         X : array-like of shape (n_samples, n_features) or image array
             Tabular data, grey images ``(n, H, W)``, images ``(n, H, W, C)`` or
             ``(n, C, H, W)``, or flat images with ``image_shape``; ``uint8`` images are
-            scaled to [0, 1]. Not modified.
+            scaled to [0, 1]. NumPy arrays, data frames and torch tensors (any device)
+            are accepted. Not modified.
         y : Ignored
             Not used, present here for API consistency by convention.
 
@@ -353,6 +366,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         -------
         self : object
             The fitted estimator.
+
+        Notes
+        -----
+        Unlike ``KMeans.fit``, there is no ``sample_weight`` (passing one is a
+        ``TypeError``): the contrastive losses compare the samples of a batch with each
+        other and have no established weighted form. Resample ``X`` with probabilities
+        ``w / w.sum()`` to weight samples.
         """
         self._validate_params()
         continuing = bool(self.warm_start) and hasattr(self, "module_")
@@ -406,6 +426,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                     module = module.to(memory_format=torch.channels_last)
                 history = []
                 self.input_shape_ = tuple(layout.sample_shape)
+                self._input_source_ = layout.source  # for predict's message on another layout
                 self._architecture_ = architecture
             train_range = value_range(X_model)
             if not continuing:
@@ -425,7 +446,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 seeds,
                 self.batch_size,
                 amp_dtype=autocast_dtype(device, self.amp),
-                callbacks=self._make_callbacks(),
+                callbacks=self._make_callbacks(continuing),
                 forward_module=forward_module,
                 distributed=ctx,
             )
@@ -450,9 +471,11 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             objective.setup(n_samples, self.n_clusters, device, start + self.max_epochs)
             try:
                 trainer.fit(store, start, start + self.max_epochs)
+                carried = training_state(trainer)  # before teardown frees the objective's state
             except KeyboardInterrupt:
                 # Like skorch: keep a usable estimator at the last completed epoch.
                 trainer.restore_last_epoch()
+                carried = training_state(trainer)
                 warnings.warn(
                     f"fit was interrupted (KeyboardInterrupt); the model was {trainer._restored_to()}, "
                     "with its history up to there.",
@@ -469,6 +492,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
         self.module_ = module.eval()
         self.device_ = device
+        self._training_state_ = carried  # what a warm start continues from (CPU tensors)
         self.history_ = trainer.history
         self.n_iter_ = len(self.history_)
         self._n_features_out = module.feature_dim
@@ -519,8 +543,12 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             return None
         return NeighborPositives(source, self.n_positive_neighbors, self.neighbor_probability)
 
-    def _make_callbacks(self) -> list[Callback]:
+    def _make_callbacks(self, continuing: bool = False) -> list[Callback]:
         callbacks = list(self.callbacks or [])
+        state = getattr(self, "_training_state_", None) if continuing else None
+        if state is not None:
+            # First, so that a Checkpoint resuming from a file takes precedence.
+            callbacks.insert(0, WarmStart(state, self.lr, self.weight_decay))
         if self.verbose >= 1:
             callbacks.append(PrintLog())
         if self.verbose >= 2:
@@ -533,19 +561,23 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         X_model, layout = validate_input(self, X, reset=False, image_shape=self.image_shape)
         scale = getattr(self, "_image_scale_", None)
         if layout.is_image and scale is not None:
-            self._warn_on_another_image_scale(X_model, *scale)
+            self._warn_on_another_image_scale(X_model, *scale, input_dtype=layout.input_dtype)
         return X_model
 
     @staticmethod
-    def _warn_on_another_image_scale(X_model: np.ndarray, fitted_uint8: bool, fitted_max: float) -> None:
+    def _warn_on_another_image_scale(
+        X_model: np.ndarray, fitted_uint8: bool, fitted_max: float, input_dtype: str | None = None
+    ) -> None:
         """uint8 images are divided by 255 and float images are not: warn when predict's
-        images would reach the network on another scale than the training images."""
+        images would reach the network on another scale than the training images.
+
+        ``input_dtype`` is the dtype the caller passed (X_model is already float32)."""
         if fitted_uint8 and X_model.dtype != np.uint8:
             new_max = value_range(X_model)[1]
             if new_max > 1.5:
                 warnings.warn(
                     "The model was fitted on uint8 images, which are scaled to [0, 1], but X holds "
-                    f"{X_model.dtype} images with values up to {new_max:.4g}, which are not scaled: "
+                    f"{input_dtype or X_model.dtype} images with values up to {new_max:.4g}, which are not scaled: "
                     "pass uint8 images (or divide by 255) to get meaningful predictions.",
                     UserWarning,
                     stacklevel=4,

@@ -24,10 +24,11 @@ How the layout of ``X`` is read (documented in the estimators' docstrings):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.utils.validation import validate_data
+import torch
+from sklearn.utils.validation import check_array, validate_data
 
 from .training.data import is_memory_mapped
 
@@ -46,11 +47,15 @@ class InputLayout:
         Shape of one sample as the model sees it: ``(d,)`` or ``(C, H, W)``.
     source : str
         The user's convention: "tabular", "flat", "nhw", "nhwc" or "nchw".
+    input_dtype : str or None
+        The dtype of ``X`` as the user passed it (before any conversion to float32), for
+        messages; not part of the layout's identity.
     """
 
     kind: str
     sample_shape: tuple
     source: str
+    input_dtype: str | None = field(default=None, compare=False)
 
     @property
     def is_image(self) -> bool:
@@ -119,40 +124,131 @@ def detect_layout(shape: tuple, image_shape=None) -> InputLayout:
     )
 
 
+# How each layout is spelled in messages.
+_SOURCE_WORDS = {
+    "tabular": "(n_samples, n_features)",
+    "flat": "flat rows (n, C*H*W) with image_shape",
+    "nhw": "(n, H, W)",
+    "nhwc": "(n, H, W, C)",
+    "nchw": "(n, C, H, W)",
+}
+
+
+def _from_torch(X):
+    """A torch tensor as a NumPy array (shared memory on the CPU, never written to).
+
+    ``check_array`` would accept a CPU tensor itself, but our own dtype checks need a NumPy
+    dtype. CUDA (or other device) tensors are copied to the host; bfloat16, which NumPy
+    lacks, becomes float32.
+    """
+    if not isinstance(X, torch.Tensor):
+        return X
+    if X.layout != torch.strided:
+        raise TypeError(f"X is a sparse torch tensor ({X.layout}); pass a dense array, e.g. X.to_dense().")
+    X = X.detach()
+    if X.device.type != "cpu":
+        X = X.cpu()
+    if X.dtype == torch.bfloat16:
+        X = X.float()
+    return X.resolve_conj().resolve_neg().numpy()
+
+
+def _check_columns_numeric(X) -> None:
+    """Name the non-numeric columns of a pandas or polars data frame in the error.
+
+    ``check_array`` would fail on them with "could not convert string to float", which does
+    not say which column is at fault.
+    """
+    library = type(X).__module__.partition(".")[0]
+    if library == "pandas" and hasattr(X, "dtypes") and getattr(X, "ndim", 0) == 2:
+        from pandas.api.types import is_numeric_dtype  # bool counts as numeric
+
+        bad = [f"{name!r} ({dtype})" for name, dtype in X.dtypes.items() if not is_numeric_dtype(dtype)]
+    elif library == "polars" and hasattr(X, "schema"):
+        bad = [
+            f"{name!r} ({dtype})"
+            for name, dtype in X.schema.items()
+            if not (dtype.is_numeric() or str(dtype) == "Boolean")
+        ]
+    else:
+        return
+    if bad:
+        raise ValueError(
+            f"X has non-numeric columns: {', '.join(bad)}. deepclust needs numeric features: encode "
+            "categorical or string columns first (e.g. sklearn.preprocessing.OneHotEncoder in a "
+            "ColumnTransformer) or drop them."
+        )
+
+
+def _check_layout_as_fitted(estimator, shape: tuple, layout: InputLayout) -> None:
+    fitted_shape = tuple(estimator.input_shape_)
+    if tuple(layout.sample_shape) == fitted_shape:
+        return
+    name = type(estimator).__name__
+    fitted_source = getattr(estimator, "_input_source_", None)
+    given_as = f" given as {_SOURCE_WORDS[fitted_source]}" if fitted_source in _SOURCE_WORDS else ""
+    if len(fitted_shape) == 3:
+        fitted = f"images of shape (C, H, W) = {fitted_shape}{given_as}"
+        hint = " Pass images of that (C, H, W) shape, in any of the layouts fit accepts."
+    else:
+        fitted = f"samples of {fitted_shape[0]} features"
+        hint = ""
+    if layout.is_image:
+        now = f"images of shape (C, H, W) = {tuple(layout.sample_shape)}"
+    else:
+        now = f"samples of {layout.sample_shape[0]} features"
+    raise ValueError(
+        f"{name} was fitted on {fitted}; X has shape {tuple(shape)}, read as "
+        f"{_SOURCE_WORDS[layout.source]}, i.e. {now}.{hint}"
+    )
+
+
 def validate_input(estimator, X, *, reset: bool, image_shape=None, min_samples: int = 1):
     """Validate ``X`` with scikit-learn's rules and bring it to the model layout.
 
     Returns the array in model layout (a view where possible, never written to) and its
     :class:`InputLayout`. ``uint8`` images stay ``uint8``; everything else becomes float32.
+    Torch tensors (on any device, with or without ``requires_grad``) are read as arrays.
 
     Raises
     ------
     TypeError
         For sparse input.
     ValueError
-        For NaN/inf, complex, empty, too few samples, wrong ndim, a shape that is
-        ambiguous or differs from the one seen in ``fit``.
+        For NaN/inf, complex, non-numeric columns, empty, too few samples, wrong ndim, a
+        shape that is ambiguous or differs from the one seen in ``fit``.
     """
-    if hasattr(X, "dtype") and getattr(X, "dtype", None) is not None and np.issubdtype(X.dtype, np.complexfloating):
+    X = _from_torch(X)
+    if hasattr(X, "dtype") and isinstance(getattr(X, "dtype", None), np.dtype) and np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError("Complex data not supported: X has a complex dtype.")
-    X = validate_data(
-        estimator,
-        X,
-        reset=reset,
+    _check_columns_numeric(X)
+    checks = dict(
         accept_sparse=False,
         dtype="numeric",
         allow_nd=True,
         ensure_min_samples=min_samples,
         ensure_all_finite=True,
     )
+    fitted_on_images = not reset and len(tuple(getattr(estimator, "input_shape_", ()))) == 3
+    if fitted_on_images:
+        # For images scikit-learn's n_features_in_ is one axis of the array (H for (n, H, W, C)),
+        # and any layout of the fitted (C, H, W) is accepted: check the sample shape ourselves,
+        # with a message about images, before the n_features/feature-names checks.
+        original = X
+        X = check_array(X, estimator=estimator, input_name="X", **checks)
+        layout = detect_layout(X.shape, image_shape)
+        _check_layout_as_fitted(estimator, X.shape, layout)
+        if X.ndim == 2:
+            validate_data(estimator, original, reset=False, skip_check_array=True)
+    else:
+        X = validate_data(estimator, X, reset=reset, **checks)
+        layout = detect_layout(X.shape, image_shape)
+        if not reset:
+            _check_layout_as_fitted(estimator, X.shape, layout)
+    input_dtype = str(X.dtype)
     if X.dtype == np.bool_:
         X = X.astype(np.float32)
-    layout = detect_layout(X.shape, image_shape)
-    if not reset and tuple(layout.sample_shape) != tuple(estimator.input_shape_):
-        raise ValueError(
-            f"X has samples of shape {layout.sample_shape} (as {layout.source}), but "
-            f"{type(estimator).__name__} was fitted on samples of shape {tuple(estimator.input_shape_)}."
-        )
+    layout = InputLayout(layout.kind, layout.sample_shape, layout.source, input_dtype)
     X = to_model_layout(X, layout)
     if X.dtype != np.uint8 or not layout.is_image:
         mapped_dtype = X.dtype if X.dtype != np.float32 and is_memory_mapped(X) else None
@@ -199,8 +295,12 @@ def feature_statistics(X: np.ndarray, layout: InputLayout) -> tuple[np.ndarray, 
     """Mean and standard deviation per feature (tabular) or per channel (images).
 
     Computed in float64 over chunks, so a ``numpy.memmap`` is never loaded whole; uint8 images
-    are scaled to [0, 1] first. A zero standard deviation (constant feature) becomes 1, as in
-    :class:`sklearn.preprocessing.StandardScaler`.
+    are scaled to [0, 1] first. The standard deviation of a constant feature becomes 1, as in
+    :class:`sklearn.preprocessing.StandardScaler`. Constant is judged relative to the
+    feature's own magnitude (as ``sklearn.preprocessing._data._is_constant_feature`` does): a
+    spread within float32 rounding of the mean, ``std <= eps32 * |mean|``. A feature on a
+    tiny scale (``X * 1e-8``) is therefore standardised like any other, and one with mean 0
+    is constant only when its standard deviation is exactly 0.
     """
     axes = (0,) if not layout.is_image else (0, 2, 3)
     scale = 1.0 / 255.0 if X.dtype == np.uint8 else 1.0
@@ -219,8 +319,13 @@ def feature_statistics(X: np.ndarray, layout: InputLayout) -> tuple[np.ndarray, 
         m2 = m2 + chunk_m2 + delta**2 * count * n_chunk / new_count
         count = new_count
     std = np.sqrt(m2 / count)
-    tiny = np.finfo(np.float32).eps * np.maximum(np.abs(mean), 1.0)
-    std = np.where(std <= tiny, 1.0, std)
+    # The network sees float32 data: a spread below float32 rounding of the mean (about one
+    # ulp) is rounding noise, not signal; a few ulps (1e6 + N(0, 1) in float32) still are.
+    # Relative to |mean| only (no absolute floor), so the scale of the data does not matter. A std that float32 cannot hold (below its smallest normal number)
+    # would divide by zero or a denormal: such a feature carries nothing usable either.
+    f32 = np.finfo(np.float32)
+    constant = (std <= f32.eps * np.abs(mean)) | (std < f32.tiny)
+    std = np.where(constant, 1.0, std)
     return mean.astype(np.float32), std.astype(np.float32)
 
 

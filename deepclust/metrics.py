@@ -6,7 +6,9 @@ papers; older papers (sklearn < 0.22) used the geometric mean.
 The scorers ``accuracy_scorer``, ``nmi_scorer`` and ``ari_scorer`` (also in ``SCORERS``
 under "acc", "nmi" and "ari") call the estimator's ``predict`` and compare with ``y``; use
 them as ``scoring`` in ``GridSearchCV`` or ``cross_validate`` when labels are available
-for model selection.
+for model selection. "acc", "nmi" and "ari" are keys of the dict ``SCORERS``, not
+scoring strings known to scikit-learn: pass ``scoring=SCORERS`` (with ``refit="acc"``) or
+``scoring=SCORERS["acc"]``; ``scoring="acc"`` is an error.
 
 Examples
 --------
@@ -19,6 +21,9 @@ Examples
 1.0
 >>> sorted(SCORERS)
 ['acc', 'ari', 'nmi']
+>>> from sklearn.model_selection import cross_val_score
+>>> cross_val_score(KMeans(n_clusters=3, n_init=1, random_state=0), X, y, scoring=SCORERS["acc"], cv=2).round(2)
+array([1., 1.])
 """
 
 from __future__ import annotations

@@ -312,8 +312,7 @@ def test_bad_input(cls, X, error, match):
 @pytest.mark.parametrize(
     "params,match",
     [
-        ({"n_clusters": 1}, "n_clusters"),
-        ({"n_clusters": 0}, "n_clusters"),
+        ({"n_clusters": 0}, "n_clusters"),  # 1 is valid (tests/test_estimator_checks.py::test_one_cluster)
         ({"batch_size": 1}, "batch_size"),
         ({"lr": 0.0}, "lr"),
         ({"max_epochs": -1}, "max_epochs"),
