@@ -139,16 +139,18 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
     tol : float or None, default=1e-3
         Convergence stop (scikit-learn's meaning, as in ``MLPClassifier``, on a label-free
         signal): training stops when ``labels_changed``, the fraction of samples whose
-        cluster changed since the previous epoch, has not improved (fallen below its best
-        so far minus ``tol``) for ``n_iter_no_change`` consecutive epochs; then
-        ``stop_reason_`` is ``"converged"``. Epochs of the method's schedule (SCL's
-        warm-up, JCL's weight ramp) and the first epoch of a fit are not counted. A fit
-        that uses all ``max_epochs`` first ends with a
+        cluster changed since the previous epoch, has not improved by at least ``tol``
+        over ``n_iter_no_change`` epochs: its mean over the last ``n_iter_no_change``
+        epochs is less than ``tol`` below its mean over the ``n_iter_no_change`` before
+        (window means, as the signal is measured on random views and jumps by about 0.01
+        between epochs). Then ``stop_reason_`` is ``"converged"``. Epochs of the method's
+        schedule (SCL's warm-up, JCL's weight ramp) and the first epoch of a fit are not
+        counted. A fit that uses all ``max_epochs`` first ends with a
         :class:`~sklearn.exceptions.ConvergenceWarning`. None: no convergence stop and no
         warning, always ``max_epochs`` epochs.
     n_iter_no_change : int, default=10
-        Epochs without improvement of ``labels_changed`` (by at least ``tol``) before
-        training stops (at least 1).
+        Length of the two windows of epochs compared by the convergence stop (at least 1;
+        at least ``2 * n_iter_no_change`` epochs count before a stop).
     batch_size : int, default=128
         Samples per optimisation step (at least 2). The data is split into
         ``ceil(n_samples / batch_size)`` batches of nearly equal size, so no sample is dropped.

@@ -60,23 +60,26 @@ def test_warm_start_with_auto_adds_one_more_budget(six_steps):
     assert [h["epoch"] for h in model.history_] == list(range(6))
 
 
-def test_convergence_state():
-    history = [{"epoch": i, "labels_changed": v} for i, v in enumerate([1.0, 0.3, 0.2, 0.2, 0.25, 0.1995])]
-    assert convergence_state(history, tol=0.01) == (0.1995, 3)
-    assert convergence_state(history, tol=0.0) == (0.1995, 0)
-    assert convergence_state(history, tol=0.01, start=5) == (0.1995, 0)
-    assert convergence_state([], tol=0.01) == (float("inf"), 0)
+def test_convergence_state_compares_window_means():
+    values = [1.0, 0.3, 0.2, 0.25, 0.15, 0.2, 0.2, float("nan")]
+    history = [{"epoch": i, "labels_changed": v} for i, v in enumerate(values)]
+    # A lucky low epoch (0.15) does not make the next ones count as "no improvement":
+    # means over the last 2 epochs against the 2 before (the NaN entry is skipped).
+    assert convergence_state(history, 2) == pytest.approx((0.25 + 0.15) / 2 - (0.2 + 0.2) / 2)
+    assert convergence_state(history, 3) == pytest.approx((0.3 + 0.2 + 0.25) / 3 - (0.15 + 0.2 + 0.2) / 3)
+    assert convergence_state(history, 2, start=5) is None  # 2 counted epochs: too few
+    assert convergence_state([], 1) is None
 
 
 def test_convergence_stops_and_says_why():
-    # tol=1: no epoch can improve by the whole range of labels_changed, so the first counted
-    # epoch (epoch 1: epoch 0 compares with no earlier labels) sets the best and epoch 2 stops.
+    # tol=1: labels_changed cannot fall by its whole range, so the stop comes as soon as two
+    # windows of counted epochs exist (from epoch 1: epoch 0 compares with no earlier labels).
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         model = fast(DRCClustering, n_clusters=3, max_epochs=20, tol=1.0, n_iter_no_change=1).fit(X)
     assert model.n_iter_ == 3 and model.stop_reason_ == "converged"
     longer = fast(DRCClustering, n_clusters=3, max_epochs=20, tol=1.0, n_iter_no_change=4).fit(X)
-    assert longer.n_iter_ == 6
+    assert longer.n_iter_ == 9
 
 
 def test_convergence_ignores_the_warm_up():
