@@ -145,12 +145,18 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         (window means, as the signal is measured on random views and jumps by about 0.01
         between epochs). Then ``stop_reason_`` is ``"converged"``. Epochs of the method's
         schedule (SCL's warm-up, JCL's weight ramp) and the first epoch of a fit are not
-        counted. A fit that uses all ``max_epochs`` first ends with a
-        :class:`~sklearn.exceptions.ConvergenceWarning`. None: no convergence stop and no
-        warning, always ``max_epochs`` epochs.
-    n_iter_no_change : int, default=10
+        counted. A fit that uses all ``max_epochs`` while the mean still fell by ``tol`` or
+        more ends with a :class:`~sklearn.exceptions.ConvergenceWarning`; one too short to
+        judge (fewer than ``2 * n_iter_no_change`` counted epochs, e.g. MNIST's 3 epochs)
+        ends without it (``stop_reason_`` is ``"max_epochs"`` in both cases). None: no
+        convergence stop and no warning, always ``max_epochs`` epochs.
+    n_iter_no_change : int, default=20
         Length of the two windows of epochs compared by the convergence stop (at least 1;
-        at least ``2 * n_iter_no_change`` epochs count before a stop).
+        at least ``2 * n_iter_no_change`` epochs count before a stop). 20 on the digits
+        evidence: with 10, full 100-epoch fits (seed 0) would have stopped DRC after 57
+        epochs (ACC 0.966 instead of 0.982), SCL after 55 (0.957, 0.963) and JCL after 75
+        (0.972, 0.994), while ACC still crept up; with 15, JCL after 80; with 20 none
+        stops within 100 epochs.
     batch_size : int, default=128
         Samples per optimisation step (at least 2). The data is split into
         ``ceil(n_samples / batch_size)`` batches of nearly equal size, so no sample is dropped.
@@ -286,7 +292,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         augment="auto",
         max_epochs="auto",
         tol=1e-3,
-        n_iter_no_change=10,
+        n_iter_no_change=20,
         batch_size=128,
         lr=3e-4,
         weight_decay=0.0,

@@ -137,7 +137,7 @@ class JCLClustering(BaseDeepClusterer):
         augment="auto",
         max_epochs="auto",
         tol=1e-3,
-        n_iter_no_change=10,
+        n_iter_no_change=20,
         batch_size=128,
         lr=3e-4,
         weight_decay=0.0,
