@@ -23,7 +23,8 @@ class Callback:
     Subclass it, override the hooks you need and pass instances through an estimator's
     ``callbacks`` parameter. The hooks, in the order they are called:
 
-    * ``on_train_begin(trainer)``: once per ``fit``, before the first epoch;
+    * ``on_train_begin(trainer)``: once per ``fit``, before the first epoch; return
+      ``True`` to train no epoch (e.g. a resumed fit that had already converged);
     * ``on_epoch_begin(trainer, epoch)``: ``epoch`` counts from 0 over warm-started fits;
     * ``on_batch_end(trainer, batch, n_batches)``: after each optimisation step;
     * ``on_epoch_end(trainer, entry)``: ``entry`` is the epoch's ``history_`` dict; return
