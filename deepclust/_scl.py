@@ -118,6 +118,12 @@ class SCLClustering(BaseDeepClusterer):
         bools or lists.
     n_iter_ : int
         Number of epochs run (over all warm-started fits).
+    max_epochs_ : int
+        The epoch budget of the last ``fit``: ``max_epochs``, or what "auto" resolved to.
+    stop_reason_ : {"converged", "max_epochs", "callback", "interrupted"}
+        Why the last ``fit`` stopped: the convergence stop (``tol``), the end of the
+        budget (then with a ``ConvergenceWarning`` unless ``tol=None``), a callback, or a
+        ``KeyboardInterrupt``.
     device_ : torch.device
         The device the model lives on.
 
@@ -177,7 +183,9 @@ class SCLClustering(BaseDeepClusterer):
         *,
         backbone="auto",
         augment="auto",
-        max_epochs=100,
+        max_epochs="auto",
+        tol=1e-3,
+        n_iter_no_change=20,
         batch_size=128,
         lr=3e-4,
         weight_decay=0.0,
@@ -211,6 +219,8 @@ class SCLClustering(BaseDeepClusterer):
             backbone=backbone,
             augment=augment,
             max_epochs=max_epochs,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
             batch_size=batch_size,
             lr=lr,
             weight_decay=weight_decay,

@@ -6,7 +6,8 @@ Fit :class:`~deepclust.DRCClustering` on scikit-learn's bundled 8x8 digits, comp
 with k-means, and draw the confusion matrix of clusters against the true digits. The
 labels are used **only** for scoring and for the picture.
 
-This is a short run (30 epochs instead of the default 100) so that the example builds in
+This is a short run (30 epochs instead of the 100 that the default ``max_epochs="auto"`` gives
+digits) so that the example builds in
 about a minute on one CPU core; the defaults reach higher accuracy (see the benchmark
 page).
 """

@@ -254,7 +254,9 @@ def test_two_process_fit_gives_identical_models_and_rank0_prints(ranks, name):
     assert [h["loss"] for h in a["default_history"]] == [h["loss"] for h in b["default_history"]]
     # BatchNorm statistics are synchronised, not left at rank 0's values only
     assert any(k.endswith("running_mean") for k in a["default_state"])
-    assert a["stdout"].count("\n") == 2 and a["stdout"].startswith("epoch    0 |")
+    lines = a["stdout"].splitlines()  # header, budget, one line per epoch, why it stopped
+    assert len(lines) == 5 and lines[1].startswith("budget: 2 epochs")
+    assert lines[2].startswith("epoch 1/2 |") and lines[4].startswith("stopped after 2 epochs")
     assert b["stdout"] == ""
 
 

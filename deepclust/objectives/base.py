@@ -80,6 +80,16 @@ class Objective:
     def on_epoch_begin(self, epoch: int) -> None:
         """Hook before each epoch (``epoch`` counts from 0 over the whole fit)."""
 
+    def milestones(self) -> dict[int, str]:
+        """Epochs at which the objective's schedule changes the loss, with what happens there.
+
+        ``{epoch: message}`` (after :meth:`setup`): the epoch at whose start the change takes
+        effect. ``verbose=1`` prints the message there, and the convergence stop
+        (:class:`~deepclust.training.budget.ConvergenceStop`) counts only epochs after the
+        last milestone. None by default.
+        """
+        return {}
+
     def __call__(self, out_a: ModelOutput, out_b: ModelOutput, index: torch.Tensor, epoch: int) -> dict[str, torch.Tensor]:
         """Loss of one batch.
 

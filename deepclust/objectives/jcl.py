@@ -188,6 +188,15 @@ class JCLObjective(Objective):
         super().setup(n_samples, n_clusters, device, max_epochs)
         self.on_epoch_begin(0)
 
+    def milestones(self):
+        warmup = math.ceil(self.warmup_fraction * self.max_epochs)
+        ramp = math.ceil(self.ramp_fraction * self.max_epochs)
+        full = warmup + max(ramp, 1) - 1  # weight_scale reaches 1 there
+        events = {full: f"JCL clustering weight at 1 from epoch {full}"}
+        if warmup > 0 and warmup < full:
+            events[warmup] = f"JCL warm-up over after {warmup} epochs: the clustering weight starts ramping up"
+        return events
+
     def on_epoch_begin(self, epoch):
         self._scale = self.weight_scale(epoch)
         self._same_sum = torch.zeros((), device=self.device)

@@ -351,6 +351,12 @@ class SCLObjective(Objective):
         self.active = False
         self.agreement_mean = 0.0
 
+    def milestones(self):
+        return {
+            self.warmup: f"SCL warm-up over after {self.warmup} epochs: the semantic terms start "
+            "(the loss jumps here)"
+        }
+
     _STATE = ("bank", "bank_labels", "seen", "consistent", "consensus_labels", "prototypes", "valid", "previous_prototypes", "active", "agreement_mean")
 
     def state_dict(self):

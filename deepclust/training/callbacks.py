@@ -23,7 +23,8 @@ class Callback:
     Subclass it, override the hooks you need and pass instances through an estimator's
     ``callbacks`` parameter. The hooks, in the order they are called:
 
-    * ``on_train_begin(trainer)``: once per ``fit``, before the first epoch;
+    * ``on_train_begin(trainer)``: once per ``fit``, before the first epoch; return
+      ``True`` to train no epoch (e.g. a resumed fit that had already converged);
     * ``on_epoch_begin(trainer, epoch)``: ``epoch`` counts from 0 over warm-started fits;
     * ``on_batch_end(trainer, batch, n_batches)``: after each optimisation step;
     * ``on_epoch_end(trainer, entry)``: ``entry`` is the epoch's ``history_`` dict; return
@@ -75,27 +76,57 @@ def _is_main(trainer) -> bool:
     return is_main_rank(getattr(trainer, "distributed", None))
 
 
-def format_entry(entry: dict) -> str:
-    """One line per epoch: epoch, loss terms, time, throughput."""
+def format_duration(seconds: float) -> str:
+    """``"42s"``, ``"3m05s"`` or ``"1h02m"``.
+
+    Examples
+    --------
+    >>> from deepclust.training.callbacks import format_duration
+    >>> format_duration(42.4), format_duration(185), format_duration(3725)
+    ('42s', '3m05s', '1h02m')
+    """
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def format_entry(entry: dict, end_epoch: int | None = None) -> str:
+    """One line per epoch: epoch (counted from 1, ``"3/40"`` when ``end_epoch`` is given), loss terms, time, throughput."""
     skip = {"epoch", "seconds", "samples_per_s", "cluster_sizes"}
     terms = " ".join(f"{k}={v:.4f}" for k, v in entry.items() if k not in skip and isinstance(v, float))
-    return (
-        f"epoch {entry['epoch']:>4d} | {terms} | {entry['seconds']:.2f}s "
-        f"{entry['samples_per_s']:.0f} samples/s"
-    )
+    count = f"{entry['epoch'] + 1}" if end_epoch is None else f"{entry['epoch'] + 1}/{end_epoch}"
+    return f"epoch {count} | {terms} | {entry['seconds']:.2f}s {entry['samples_per_s']:.0f} samples/s"
+
+
+_STOP_REASONS = {
+    "converged": "converged (labels_changed stopped improving by tol for n_iter_no_change epochs)",
+    "max_epochs": "all epochs of the budget done",
+    "callback": "a callback asked to stop",
+}
 
 
 class PrintLog(Callback):
-    """Print one line per epoch (``verbose >= 1``).
+    """Print the budget, one line per epoch and why training stopped (``verbose >= 1``).
 
-    The line holds the epoch, every loss term of the history entry, the epoch's time and
-    its throughput. ``verbose=1`` adds a ``PrintLog()`` writing to standard output; pass
-    one explicitly to log elsewhere.
+    At the start: ``header`` (the estimators put the device, backbone and input layout
+    there) and the budget in epochs and optimisation steps. After each epoch: ``epoch 3/40``
+    (counted from 1 up to the last epoch of the budget), every loss term of the history
+    entry, the epoch's time and throughput, the time elapsed since the start of the fit
+    and an estimate of the time left (``left <=``: the convergence stop may end sooner).
+    Before an epoch at which the objective's schedule changes the loss (its
+    ``milestones()``, e.g. the end of SCL's warm-up), what changes. At the end, the number
+    of epochs run and why training stopped. ``verbose=1`` adds a ``PrintLog()`` writing to
+    standard output; pass one explicitly to log elsewhere.
 
     Parameters
     ----------
     stream : file-like or None, default=None
         Where to write; None is ``sys.stdout`` (looked up at each call).
+    header : str or None, default=None
+        Printed first, before the budget.
 
     Examples
     --------
@@ -109,24 +140,68 @@ class PrintLog(Callback):
     ...     n_clusters=3, max_epochs=2, batch_size=32, device="cpu", random_state=0, callbacks=[PrintLog(log)]
     ... ).fit(X)
     >>> lines = log.getvalue().splitlines()
-    >>> len(lines), lines[0].startswith("epoch    0 | loss=")
-    (2, True)
+    >>> print(lines[0])
+    budget: 2 epochs of 2 steps (batch_size 32) = 4 steps
+    >>> len(lines), lines[1].startswith("epoch 1/2 | loss=")
+    (4, True)
+    >>> lines[1].split("|")[-1].split()[:3]
+    ['elapsed', '0s,', 'left']
+    >>> lines[-1].split(":")[0]
+    'stopped after 2 epochs'
     """
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, header: str | None = None):
         self.stream = stream
+        self.header = header
+
+    def _print(self, trainer, text: str) -> None:
+        if _is_main(trainer):  # under torch.distributed only rank 0 prints
+            print(text, file=self.stream or sys.stdout, flush=True)
+
+    def on_train_begin(self, trainer):
+        self._start = time.perf_counter()
+        self._first_epoch = trainer.next_epoch  # after a Checkpoint resume, if listed before
+        n_epochs = trainer.end_epoch - trainer.start_epoch
+        from .budget import steps_per_epoch  # budget imports this module
+
+        n = 0 if trainer.previous_predictions is None else trainer.previous_predictions.numel()
+        steps = steps_per_epoch(n, trainer.batch_size) if n else 0
+        if self.header:
+            self._print(trainer, self.header)
+        self._print(
+            trainer, f"budget: {n_epochs} epochs of {steps} steps (batch_size {trainer.batch_size}) = {n_epochs * steps} steps"
+        )
+        self._milestones = dict(getattr(trainer.objective, "milestones", dict)())
+
+    def on_epoch_begin(self, trainer, epoch):
+        message = getattr(self, "_milestones", {}).get(epoch)
+        if message and epoch > trainer.start_epoch:
+            self._print(trainer, message)
 
     def on_epoch_end(self, trainer, entry):
-        if _is_main(trainer):  # under torch.distributed only rank 0 prints
-            print(format_entry(entry), file=self.stream or sys.stdout, flush=True)
+        done = entry["epoch"] + 1 - self._first_epoch
+        elapsed = time.perf_counter() - self._start
+        left = elapsed / max(done, 1) * (trainer.end_epoch - entry["epoch"] - 1)
+        line = format_entry(entry, trainer.end_epoch)
+        self._print(trainer, f"{line} | elapsed {format_duration(elapsed)}, left <= {format_duration(left)}")
+
+    def on_train_end(self, trainer):
+        reason = _STOP_REASONS.get(trainer.stop_reason, trainer.stop_reason)
+        elapsed = format_duration(time.perf_counter() - self._start)
+        self._print(trainer, f"stopped after {trainer.next_epoch} epochs: {reason} ({elapsed})")
 
 
 class ProgressBar(Callback):
     """A single-line text progress bar over the batches of each epoch (``verbose >= 2``).
 
-    The bar is redrawn in place (carriage return) after every batch and ends with a
-    newline at the end of each epoch. ``verbose=2`` adds a ``ProgressBar()`` writing to
-    standard error.
+    The bar is redrawn in place (carriage return) after every batch, with the epoch
+    (``3/40``, counted from 1), the batches done, the epoch's elapsed time and the time
+    left in the epoch, and ends with a newline at the end of each epoch. ``verbose=2`` adds
+    a ``ProgressBar()`` writing to standard error.
+
+    It is written with the standard library only, not tqdm (what skorch uses): the bar
+    needs a dozen lines, works on any stream (files, ``io.StringIO``, rank 0 of a
+    ``torchrun`` job), and an optional dependency would mean two code paths to test.
 
     Parameters
     ----------
@@ -148,8 +223,8 @@ class ProgressBar(Callback):
     ...     n_clusters=3, max_epochs=2, batch_size=32, device="cpu", random_state=0, callbacks=[bar]
     ... ).fit(X)
     >>> epochs = out.getvalue().split("\\n")[:-1]  # one line per epoch, redrawn after each batch
-    >>> [line.split("\\r")[-1][:27] for line in epochs]  # how each line looks at the end
-    ['epoch    0 [##########] 2/2', 'epoch    1 [##########] 2/2']
+    >>> [line.split("\\r")[-1][:26] for line in epochs]  # how each line looks at the end
+    ['epoch 1/2 [##########] 2/2', 'epoch 2/2 [##########] 2/2']
     """
 
     def __init__(self, stream=None, width: int = 30):
@@ -165,8 +240,10 @@ class ProgressBar(Callback):
             return
         done = int(self.width * (batch + 1) / n_batches)
         elapsed = time.perf_counter() - self._start
+        left = elapsed / (batch + 1) * (n_batches - batch - 1)
         stream = self.stream or sys.stderr
-        stream.write(f"\repoch {self._epoch:>4d} [{'#' * done}{'.' * (self.width - done)}] {batch + 1}/{n_batches} {elapsed:.1f}s")
+        bar = f"[{'#' * done}{'.' * (self.width - done)}] {batch + 1}/{n_batches}"
+        stream.write(f"\repoch {self._epoch + 1}/{trainer.end_epoch} {bar} {elapsed:.1f}s, left {left:.1f}s ")
         if batch + 1 == n_batches:
             stream.write("\n")
         stream.flush()

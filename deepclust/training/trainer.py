@@ -319,6 +319,8 @@ class Trainer:
         self.previous_predictions: torch.Tensor | None = None
         self._snapshot: dict | None = None
         self._consecutive_nonfinite = 0
+        self.start_epoch = self.end_epoch = 0
+        self.stop_reason: str | None = None
 
     def _notify(self, hook: str, *args):
         stop = False
@@ -596,7 +598,10 @@ class Trainer:
 
         A callback's ``on_train_begin`` may restore a saved state (see
         :class:`~deepclust.training.callbacks.Checkpoint`); training then continues from the
-        saved epoch.
+        saved epoch. A callback may stop training: ``on_epoch_end`` (after that epoch) or
+        ``on_train_begin`` (before any epoch) returning True; :attr:`stop_reason` then says
+        ``"callback"`` unless the callback set its own reason (``"converged"``), and
+        ``"max_epochs"`` when every epoch up to ``end_epoch`` ran.
         """
         n = len(store)
         ctx = self.distributed
@@ -606,9 +611,15 @@ class Trainer:
         self.previous_predictions = torch.full((n,), -1, dtype=torch.long, device=self.device)
         self._consecutive_nonfinite = 0
         self._take_snapshot()
-        self._notify("on_train_begin")
+        # Why the loop ended: "max_epochs" unless a callback stopped it (a callback may name
+        # its reason, e.g. ConvergenceStop's "converged"); read by the estimators' stop_reason_.
+        self.start_epoch, self.end_epoch, self.stop_reason = start_epoch, end_epoch, "max_epochs"
+        # on_train_begin returning True (e.g. a resumed checkpoint that had converged) trains no epoch.
+        stop = self._notify("on_train_begin")
+        if ctx is not None:
+            stop = ctx.any_true(stop)
         self.module.train()
-        for epoch in range(self.next_epoch, end_epoch):
+        for epoch in range(self.next_epoch, end_epoch if not stop else self.next_epoch):
             self._notify("on_epoch_begin", epoch)
             self.objective.on_epoch_begin(epoch)
             if self.neighbors is not None:
@@ -662,6 +673,8 @@ class Trainer:
             if ctx is not None:
                 stop = ctx.any_true(stop)  # every rank stops after the same epoch
             if stop:
+                if self.stop_reason == "max_epochs" and self.next_epoch < end_epoch:
+                    self.stop_reason = "callback"
                 break
         self._notify("on_train_end")
         return self.history
