@@ -11,7 +11,16 @@ Every loader returns a :class:`Dataset` with
   ``X[fit_index]``, predict ``X[test_index]`` that the model never saw): the official
   train/test split where there is one, a stratified 90/10 split for sklearn digits;
 * ``image_shape``: the ``(C, H, W)`` to pass to the deep estimators when ``X`` holds flat
-  image rows (digits only), else ``None``.
+  image rows (digits only), else ``None``;
+* ``kind``: ``"images"`` or ``"tabular"`` (``Dataset.tabular``). Tabular sets (the UCI tables,
+  sklearn's iris / wine / breast_cancer, ``digits_flat``, ``synthetic``) hold float32 rows as
+  published, never rescaled: ``flat01`` returns them unchanged, so ``kmeans`` sees the values a
+  user would pass, and the deep estimators get the rows as they are (no ``image_shape``).
+
+The development suite (``SUITES["dev"]``, ``run.py --suite dev``) is every small set here: images
+of handwriting, objects (COIL-20) and natural scenes (the lossless CIFAR-10 subset, grey and RGB),
+and tables; ``SUITES["full"]`` adds MNIST and the full CIFAR-10. Where a set has no official
+train/test split the held-back split is a stratified 90/10 split with ``random_state=0``.
 
 Images are kept as ``uint8`` ``(n, H, W, C)`` (the estimators scale them to [0, 1]);
 digits keeps its 0-16 float rows, read as 8x8 grey images via ``image_shape=(1, 8, 8)``.
@@ -43,15 +52,36 @@ class Dataset:
     image_shape: tuple | None = None
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    kind: str = "images"  # "images" or "tabular"
+
+    def __post_init__(self):
+        if self.kind not in ("images", "tabular"):
+            raise ValueError(f"kind must be 'images' or 'tabular', got {self.kind!r}")
 
     @property
     def n(self) -> int:
         return int(self.X.shape[0])
 
+    @property
+    def tabular(self) -> bool:
+        return self.kind == "tabular"
+
+    @property
+    def n_features(self) -> int:
+        """Values per sample (pixels x channels for images, columns for tables)."""
+        return int(np.prod(self.X.shape[1:]))
+
     def flat01(self, index=None) -> np.ndarray:
-        """Float32 rows scaled to [0, 1] (for k-means, t-SNE, UMAP and ClustPy)."""
+        """Float32 rows for the classical baselines (k-means, t-SNE, UMAP, GMM, ClustPy).
+
+        Images: pixels scaled to [0, 1] (digits' 0-16 by 16, uint8 by 255). Tables: the raw
+        values as published, unscaled (a user's k-means would see them so; ``kmeans_std`` and
+        ``gmm_std`` standardise them).
+        """
         X = self.X if index is None else self.X[index]
         X = X.reshape(X.shape[0], -1).astype(np.float32)
+        if self.tabular:
+            return X
         scale = 16.0 if self.name == "digits" else 255.0
         return X / scale
 
@@ -147,12 +177,155 @@ def load_cifar10() -> Dataset:
     )
 
 
+def _stratified_split(y: np.ndarray, test_size: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """The held-back split of a set without an official one: stratified 90/10, ``random_state=0``."""
+    from sklearn.model_selection import train_test_split
+
+    fit_idx, test_idx = train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=0)
+    return np.sort(fit_idx), np.sort(test_idx)
+
+
+def _split_set(name, X, y, kind, notes, **kw) -> Dataset:
+    y = np.asarray(y).astype(np.int64)
+    fit_idx, test_idx = _stratified_split(y)
+    return Dataset(name, X, y, fit_idx, test_idx, int(len(np.unique(y))), notes=notes + "; held-back: stratified 10%",
+                   kind=kind, **kw)
+
+
+def load_coil20() -> Dataset:
+    f = _npz("coil20.npz")
+    return _split_set("coil20", f["X"], f["y"], "images",
+                      "COIL-20 (1,440 32x32 grey images: 20 objects x 72 poses)")
+
+
+def _uci(name: str, what: str):
+    def load() -> Dataset:
+        f = _npz(f"{name}.npz")
+        X = np.ascontiguousarray(f["X"], dtype=np.float32)
+        return _split_set(name, X, f["y"], "tabular",
+                          f"UCI {what} ({X.shape[0]:,} x {X.shape[1]}, raw values as published)")
+
+    load.__name__ = f"load_{name}"
+    load.__doc__ = f"UCI {what} from ``{name}.npz``: float32 rows as published, stratified 90/10 held-back split."
+    return load
+
+
+load_letter = _uci("letter", "Letter Recognition")
+# pendigits.npz merges the UCI train (7,494) and test (3,498) parts but does not mark which
+# row came from which, so its held-back split is the stratified one too.
+load_pendigits = _uci("pendigits", "Pen-Based Recognition of Handwritten Digits, train + test merged")
+load_segmentation = _uci("segmentation", "Image Segmentation (Statlog)")
+load_glass = _uci("glass", "Glass Identification")
+load_seeds = _uci("seeds", "Seeds")
+
+
+def _sklearn_table(name: str):
+    def load() -> Dataset:
+        import sklearn.datasets as skd
+
+        X, y = getattr(skd, f"load_{name}")(return_X_y=True)
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        return _split_set(name, X, y, "tabular", f"sklearn load_{name} ({X.shape[0]:,} x {X.shape[1]}, raw values)")
+
+    load.__name__ = f"load_{name}"
+    return load
+
+
+load_iris = _sklearn_table("iris")
+load_wine = _sklearn_table("wine")
+load_breast_cancer = _sklearn_table("breast_cancer")
+
+
+def load_digits_flat() -> Dataset:
+    """sklearn digits as a 64-feature table (values 0-16, no ``image_shape``): the same rows and
+    held-back split as ``digits``, but every method sees a table, the deep estimators included."""
+    img = load_digits()
+    return Dataset("digits_flat", img.X, img.y, img.fit_index, img.test_index, img.n_clusters,
+                   notes="sklearn load_digits as a 1,797 x 64 table (0-16, no image_shape); held-back: stratified 10%",
+                   kind="tabular")
+
+
+def load_synthetic() -> Dataset:
+    """``make_classification``: 4 classes, 5 informative + 2 redundant of 20 features (13 pure noise)."""
+    from sklearn.datasets import make_classification
+
+    params = dict(n_samples=2000, n_features=20, n_informative=5, n_redundant=2, n_classes=4,
+                  n_clusters_per_class=1, class_sep=2.0, random_state=0)
+    X, y = make_classification(**params)
+    return _split_set("synthetic", X.astype(np.float32), y, "tabular",
+                      "sklearn make_classification(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")",
+                      extra={"make_classification": params})
+
+
+def _cifar10_lossless() -> tuple[np.ndarray, np.ndarray, int]:
+    tr, te = _npz("cifar10_train_lossless_subset.npz"), _npz("cifar10_test_lossless_subset.npz")
+    X = np.concatenate([tr["X"], te["X"]])
+    y = np.concatenate([tr["y"], te["y"]]).astype(np.int64)
+    return X, y, tr["X"].shape[0]
+
+
+def to_grey_uint8(X: np.ndarray) -> np.ndarray:
+    """``(n, H, W, 3)`` uint8 RGB -> ``(n, H, W, 1)`` uint8 grey, as torchvision's ``rgb_to_grayscale``.
+
+    ``deepclust.augment.ops.rgb_to_grey`` (torchvision's luma weights 0.2989, 0.587, 0.114) on the
+    0-255 values, then truncated to uint8 as torchvision does for uint8 images (``preserve_dtype``):
+    the same pixels without importing torchvision, which a CPU-only torch may not load.
+    """
+    import torch
+
+    from deepclust.augment.ops import rgb_to_grey
+
+    t = torch.from_numpy(np.ascontiguousarray(X)).permute(0, 3, 1, 2).to(torch.float32)
+    grey = rgb_to_grey(t).to(torch.uint8)  # float -> uint8 truncates, like torchvision
+    return grey.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def _cifar_subset(name: str, grey: bool):
+    def load() -> Dataset:
+        X, y, n_tr = _cifar10_lossless()
+        if grey:
+            X = to_grey_uint8(X)
+        what = "grey (torchvision luma, uint8)" if grey else "RGB"
+        return Dataset(name, X, y, fit_index=np.arange(n_tr), test_index=np.arange(n_tr, X.shape[0]), n_clusters=10,
+                       notes=f"CIFAR-10 lossless subset, train 5,085 + test 1,017 merged (6,102), {what}; "
+                             "held-back: the test subset")
+
+    load.__name__ = f"load_{name}"
+    return load
+
+
+load_cifar10_subset = _cifar_subset("cifar10_subset", grey=False)
+load_cifar10_grey = _cifar_subset("cifar10_grey", grey=True)
+
+
 LOADERS = {
     "digits": load_digits,
     "usps": load_usps,
     "mnist": load_mnist,
     "cifar10": load_cifar10,
+    "coil20": load_coil20,
+    "cifar10_grey": load_cifar10_grey,
+    "cifar10_subset": load_cifar10_subset,
+    "digits_flat": load_digits_flat,
+    "letter": load_letter,
+    "pendigits": load_pendigits,
+    "segmentation": load_segmentation,
+    "glass": load_glass,
+    "seeds": load_seeds,
+    "iris": load_iris,
+    "wine": load_wine,
+    "breast_cancer": load_breast_cancer,
+    "synthetic": load_synthetic,
 }
+
+#: Suites for ``run.py --suite``: "dev" runs in minutes per method on a CPU (baselines) and is meant
+#: for choosing defaults that hold beyond handwriting; "full" adds the two large image sets.
+SUITES = {
+    "dev": ["digits", "usps", "coil20", "cifar10_grey", "cifar10_subset",
+            "digits_flat", "pendigits", "letter", "segmentation", "glass", "seeds",
+            "iris", "wine", "breast_cancer", "synthetic"],
+}
+SUITES["full"] = SUITES["dev"] + ["mnist", "cifar10"]
 
 
 def load(name: str) -> Dataset:

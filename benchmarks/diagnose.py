@@ -24,7 +24,6 @@ Example (the session-9 MNIST diagnosis, about 25 min on one core)::
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 import time
 from pathlib import Path
@@ -38,18 +37,9 @@ if __package__ in (None, ""):  # allow `python benchmarks/diagnose.py`
 from benchmarks import datasets as D  # noqa: E402
 from benchmarks import methods as M  # noqa: E402
 from benchmarks.labelling import compare_labellings  # noqa: E402
+from benchmarks.methods import parse_override as _parse_override  # noqa: E402,F401  (shared with run.py)
 
 N_NEIGHBORS = 10
-
-
-def _parse_override(text: str) -> tuple[str, object]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"--set expects name=value, got {text!r}")
-    try:
-        return name, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return name, value  # a plain string such as augment=none
 
 
 def matched_confusion(y: np.ndarray, labels: np.ndarray, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:

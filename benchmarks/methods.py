@@ -11,7 +11,13 @@ Methods:
 * ``drc``, ``scl``, ``jcl``: the deepclust estimators with their defaults (``n_clusters``,
   ``random_state`` and ``device`` set; ``max_epochs`` only when ``--max-epochs`` is given).
   Imported lazily: a method whose class is missing is reported as unavailable.
-* ``kmeans``: ``sklearn.cluster.KMeans(n_init=10)`` on raw pixels scaled to [0, 1].
+* ``kmeans``: ``sklearn.cluster.KMeans(n_init=10)`` on raw pixels scaled to [0, 1]; on a tabular
+  set on the raw values as published (what a user would pass).
+* ``kmeans_std``: the same KMeans on standardised features (``StandardScaler`` fitted on the
+  fitted samples).
+* ``gmm_std``: ``GaussianMixture`` (full covariance, ``n_init=1``, ``random_state=seed``) on
+  standardised features; ``reg_covar`` 1e-6, raised 100-fold (up to 1e-2) when a fit fails on an
+  ill-defined covariance. Skipped on images of more than ``GMM_MAX_PIXELS`` values.
 * ``tsne_kmeans``: sklearn t-SNE (2-D, PCA init) on raw pixels, then KMeans. Cannot assign
   unseen samples.
 * ``umap_kmeans``: umap-learn (10-D, ``n_neighbors=20``, ``min_dist=0``, N2D's settings) on
@@ -22,10 +28,16 @@ Methods:
   k-means re-clustering of the final embedding (``labels_``).
 * ``n2d``: ClustPy's N2D with UMAP as the manifold learner, as in the N2D paper
   (autoencoder, then UMAP to K dims, then a GMM).
+
+:func:`not_applicable` says why a method is skipped on a data set (run.py prints the reason).
+The deep methods also take ``overrides``, estimator parameters from ``--set name=value``
+(parsed by :func:`parse_override`), recorded in the config column.
 """
 
 from __future__ import annotations
 
+import argparse
+import ast
 import time
 from dataclasses import dataclass
 
@@ -117,9 +129,32 @@ def deep_estimator(name: str, ds, seed: int, max_epochs=None, device="auto", pre
     return deep_class(name)(**params)
 
 
+def parse_override(text: str) -> tuple[str, object]:
+    """``--set name=value``: ``(name, value)``, the value a Python literal where it parses as one,
+    else the plain string (``augment=none``)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--set expects name=value, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value  # a plain string such as augment=none
+
+
+def overrides_text(overrides: dict) -> str:
+    """The config-column form of ``--set`` overrides, ``"set a=1 b='x'"`` (empty if none).
+
+    Each item is ``name=repr(value)``, which :func:`parse_override` reads back to the same value.
+    """
+    if not overrides:
+        return ""
+    return "set " + " ".join(f"{k}={v!r}" for k, v in overrides.items())
+
+
 def _deep(name):
-    def run(ds, fit_index, test_index, seed, max_epochs, device, preset):
-        est = deep_estimator(name, ds, seed, max_epochs, device, preset)
+    def run(ds, fit_index, test_index, seed, max_epochs, device, preset, overrides=None):
+        overrides = dict(overrides or {})
+        est = deep_estimator(name, ds, seed, max_epochs, device, preset, **overrides)
         X_fit = ds.X[fit_index]
         curve = None
         if CURVE_SAMPLES:
@@ -132,6 +167,8 @@ def _deep(name):
         labels_test = est.predict(ds.X[test_index]) if test_index is not None and len(test_index) else None
         cfg = {k: v for k, v in est.get_params().items() if k in ("backbone", "augment", "batch_size", "lr", "max_epochs", "tol")}
         config = f"{preset}: " + " ".join(f"{k}={v}" for k, v in cfg.items())
+        if overrides:
+            config += " | " + overrides_text(overrides)
         return Result(labels, labels_test, seconds, str(est.n_iter_), str(est.device_), config)
 
     return run
@@ -146,7 +183,56 @@ def _kmeans(ds, fit_index, test_index, seed, max_epochs, device, preset):
     km = KMeans(ds.n_clusters, n_init=10, random_state=seed).fit(X)
     seconds = time.perf_counter() - t0
     test = km.predict(ds.flat01(test_index)) if test_index is not None and len(test_index) else None
-    return Result(km.labels_, test, seconds, "", "cpu", "KMeans(n_init=10) on raw pixels in [0,1]")
+    what = "raw values" if getattr(ds, "tabular", False) else "raw pixels in [0,1]"
+    return Result(km.labels_, test, seconds, "", "cpu", f"KMeans(n_init=10) on {what}")
+
+
+def _standardised(ds, fit_index, test_index):
+    """Features standardised with a ``StandardScaler`` fitted on the fitted samples only."""
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(ds.flat01(fit_index))
+    X = scaler.transform(ds.flat01(fit_index))
+    X_test = scaler.transform(ds.flat01(test_index)) if test_index is not None and len(test_index) else None
+    return X, X_test
+
+
+def _kmeans_std(ds, fit_index, test_index, seed, max_epochs, device, preset):
+    from sklearn.cluster import KMeans
+
+    t0 = time.perf_counter()
+    X, X_test = _standardised(ds, fit_index, test_index)
+    km = KMeans(ds.n_clusters, n_init=10, random_state=seed).fit(X)
+    seconds = time.perf_counter() - t0
+    test = km.predict(X_test) if X_test is not None else None
+    return Result(km.labels_, test, seconds, "", "cpu", "StandardScaler + KMeans(n_init=10)")
+
+
+def _gmm_std(ds, fit_index, test_index, seed, max_epochs, device, preset):
+    from sklearn.mixture import GaussianMixture
+
+    t0 = time.perf_counter()
+    X, X_test = _standardised(ds, fit_index, test_index)
+    # A component can collapse onto a few samples (digits_flat, seed 0: "ill-defined empirical
+    # covariance"); then the fit is repeated with a 100x larger reg_covar, a fixed rule so the
+    # row stays reproducible from its config text.
+    reg = 1e-6
+    while True:
+        try:
+            gmm = GaussianMixture(ds.n_clusters, covariance_type="full", n_init=1, reg_covar=reg,
+                                  random_state=seed).fit(X)
+            break
+        except ValueError:
+            if reg >= 1e-2:
+                raise
+            reg *= 100
+            print(f"    gmm_std seed {seed}: ill-defined covariance, refitting with reg_covar={reg:g}", flush=True)
+    labels = gmm.predict(X)
+    seconds = time.perf_counter() - t0
+    test = gmm.predict(X_test) if X_test is not None else None
+    # epochs stays empty: EM iterations differ by seed and would split the seeds' group in the tables
+    return Result(labels, test, seconds, "", "cpu",
+                  "StandardScaler + GaussianMixture(full covariance, n_init=1, reg_covar 1e-6, x100 on a failed fit)")
 
 
 def _tsne_kmeans(ds, fit_index, test_index, seed, max_epochs, device, preset):
@@ -260,6 +346,8 @@ METHODS = {
     "scl": _deep("scl"),
     "jcl": _deep("jcl"),
     "kmeans": _kmeans,
+    "kmeans_std": _kmeans_std,
+    "gmm_std": _gmm_std,
     "tsne_kmeans": _tsne_kmeans,
     "umap_kmeans": _umap_kmeans,
     "dec": _clustpy_dec("dec"),
@@ -268,7 +356,27 @@ METHODS = {
 }
 
 DEEP_METHODS = ("drc", "scl", "jcl")
-BASELINES = ("kmeans", "tsne_kmeans", "umap_kmeans", "dec", "idec", "n2d")
+BASELINES = ("kmeans", "kmeans_std", "gmm_std", "tsne_kmeans", "umap_kmeans", "dec", "idec", "n2d")
+#: The classical baselines whose best is the dev-suite reference ("best classical").
+CLASSICAL = ("kmeans", "kmeans_std", "gmm_std")
+
+#: A full-covariance GMM on images with more values than this (COIL-20, CIFAR-10) is skipped:
+#: d x d covariances per component, fitted on fewer samples than parameters.
+GMM_MAX_PIXELS = 1000
+#: sklearn's t-SNE is skipped above this many fitted rows (hours on a shared CPU).
+TSNE_MAX_ROWS = 20000
+
+
+def not_applicable(method: str, ds, n_fit: int) -> str | None:
+    """Why ``method`` is skipped on data set ``ds`` with ``n_fit`` fitted samples, or ``None``."""
+    tabular = getattr(ds, "tabular", False)
+    n_features = int(np.prod(ds.X.shape[1:]))
+    if method == "gmm_std" and not tabular and n_features > GMM_MAX_PIXELS:
+        return (f"full-covariance GMM on {n_features}-value images (> {GMM_MAX_PIXELS}): "
+                f"{n_features * (n_features + 1) // 2:,} covariance parameters per component")
+    if method == "tsne_kmeans" and n_fit > TSNE_MAX_ROWS:
+        return f"t-SNE on {n_fit:,} rows (> {TSNE_MAX_ROWS:,})"
+    return None
 
 
 def availability() -> dict[str, str]:

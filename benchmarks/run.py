@@ -6,6 +6,15 @@ Examples (from the repository root)::
     python -m benchmarks.run --dataset usps --method drc --seeds 0 --max-epochs 20
     python -m benchmarks.run --dataset digits --method drc --protocol heldout --seeds 0 1 2
     python -m benchmarks.run --dataset cifar10 --method drc scl jcl --preset cifar-gpu --device cuda --max-epochs 100
+    python -m benchmarks.run --suite dev --method kmeans kmeans_std gmm_std --seeds 0 1 2
+    python -m benchmarks.run --suite dev --method deep --seeds 0 1 2 --set temperature=0.5
+
+``--suite dev`` (instead of ``--dataset``) runs every set of the development suite
+(``datasets.SUITES``: images of handwriting, objects and natural scenes, and tables); ``--suite full``
+adds MNIST and CIFAR-10. A method that does not apply to a set (``methods.not_applicable``: a GMM on
+images of more than 1,000 values, t-SNE on more than 20k rows) is skipped with the reason printed.
+``--set name=value`` (repeatable) overrides a parameter of the deep estimators; the overrides are
+recorded in the config column (``set name=value ...``), so a sweep is reproducible from the CSV.
 
 Rows are appended to ``benchmarks/results/<dataset>.csv``; afterwards a markdown table of
 mean ± std over *all* rows of that data set in the CSV (not only this invocation) is printed.
@@ -126,7 +135,10 @@ def append_row(path: Path, row: dict) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", nargs="+", required=True, choices=sorted(D.LOADERS))
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--dataset", nargs="+", choices=sorted(D.LOADERS))
+    which.add_argument("--suite", choices=sorted(D.SUITES),
+                       help="every data set of a suite: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in D.SUITES.items()))
     p.add_argument("--method", nargs="+", required=True,
                    help=f"method names {sorted(M.METHODS)} or groups {sorted(GROUPS)}")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -141,9 +153,14 @@ def main(argv=None) -> int:
     p.add_argument("--tag", default="", help="free text stored in the config column (e.g. 'reduced CPU run')")
     p.add_argument("--curve", type=int, default=None, metavar="N",
                    help="deep methods: print the ACC on N fitted samples after every epoch (not counted in seconds)")
+    p.add_argument("--set", dest="overrides", action="append", type=M.parse_override, default=[], metavar="NAME=VALUE",
+                   help="deep estimators: override a parameter (repeatable), e.g. --set temperature=0.5 "
+                        "--set augment=none; recorded in the config column")
     p.add_argument("--list", action="store_true", help="print which methods can run here and exit")
     args = p.parse_args(argv)
     M.CURVE_SAMPLES = args.curve
+    overrides = dict(args.overrides)
+    datasets = list(D.SUITES[args.suite]) if args.suite else list(args.dataset)
 
     avail = M.availability()
     if args.list:
@@ -164,7 +181,9 @@ def main(argv=None) -> int:
     command = (env + " " if env else "") + "python -m benchmarks.run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     versions, commit = _versions(), _git_commit()
     failures = 0
-    for ds_name in args.dataset:
+    if overrides and not any(m in M.DEEP for m in methods):
+        print(f"# note: --set {M.overrides_text(overrides)[4:]} applies to the deep estimators only; none was chosen", flush=True)
+    for ds_name in datasets:
         t_load = time.perf_counter()
         ds = D.load(ds_name)
         print(f"# {ds_name}: {ds.n} samples, K={ds.n_clusters}, loaded in {time.perf_counter() - t_load:.1f}s ({ds.notes})", flush=True)
@@ -183,9 +202,14 @@ def main(argv=None) -> int:
             if avail.get(method) != "ok":
                 print(f"  {method}: unavailable ({avail.get(method)})", flush=True)
                 continue
+            reason = M.not_applicable(method, ds, len(fit_index))
+            if reason:
+                print(f"  {method}: skipped on {ds_name} ({reason})", flush=True)
+                continue
+            kw = {"overrides": overrides} if method in M.DEEP and overrides else {}
             for seed in args.seeds:
                 try:
-                    res = M.METHODS[method](ds, fit_index, test_index, seed, args.max_epochs, args.device, args.preset)
+                    res = M.METHODS[method](ds, fit_index, test_index, seed, args.max_epochs, args.device, args.preset, **kw)
                 except M.Unavailable as exc:
                     print(f"  {method}: unavailable ({exc})", flush=True)
                     break
