@@ -137,11 +137,12 @@ def test_bad_neighbour_parameters_are_named(params, name):
         DRCClustering(n_clusters=2, max_epochs=1, device="cpu", **params).fit(X)
 
 
-def test_auto_uses_the_embedding_graph_for_rgb_images_and_the_input_graph_otherwise():
+def test_auto_uses_the_input_graph_for_tables_and_no_neighbours_for_images():
     from deepclust._data import InputLayout
 
     model = DRCClustering()
-    assert model._make_neighbors(InputLayout("image", (3, 16, 16), "nhwc")).source == "embedding"
-    assert model._make_neighbors(InputLayout("image", (1, 16, 16), "nhw")).source == "input"
+    assert model._make_neighbors(InputLayout("image", (3, 16, 16), "nhwc")) is None
+    assert model._make_neighbors(InputLayout("image", (1, 16, 16), "nhw")) is None
+    assert DRCClustering(neighbor_positives="embedding")._make_neighbors(InputLayout("image", (3, 8, 8), "nhwc")).source == "embedding"
     assert model._make_neighbors(InputLayout("tabular", (5,), "tabular")).source == "input"
     assert DRCClustering(neighbor_positives=None)._make_neighbors(InputLayout("tabular", (5,), "tabular")) is None
