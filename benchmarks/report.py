@@ -94,7 +94,23 @@ def group_rows(rows: list[dict]) -> "OrderedDict[tuple, list[dict]]":
     )
     for r in sorted(rows, key=order):
         groups.setdefault(key_of(r), []).append(r)
-    return groups
+    return _merge_automatic_budgets(groups)
+
+
+def _merge_automatic_budgets(groups: "OrderedDict[tuple, list[dict]]") -> "OrderedDict[tuple, list[dict]]":
+    """Runs with ``max_epochs=auto`` stop at different epochs (the convergence stop): one group,
+    whose epochs read ``auto (lo-hi)``."""
+    merged: OrderedDict = OrderedDict()
+    for key, rs in groups.items():
+        if "max_epochs=auto" in key[3]:
+            key = key[:4] + ("auto",) + key[5:]
+        merged.setdefault(key, []).extend(rs)
+    for key, rs in merged.items():
+        if key[4] == "auto":
+            epochs = sorted(int(r["epochs"]) for r in rs if str(r["epochs"]).isdigit())
+            label = f"auto ({epochs[0]}-{epochs[-1]})" if epochs and epochs[0] != epochs[-1] else f"auto ({epochs[0]})" if epochs else "auto"
+            merged[key] = [dict(r, epochs=label) for r in rs]
+    return merged
 
 
 def markdown_table(rows: list[dict], with_config: bool = True) -> str:
