@@ -46,6 +46,16 @@ def reduced_input(X: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int) -
 
     The space the input graph (and the input cluster prior) is computed in: at most 50
     principal components, PCA fitted on at most 20,000 rows, ``X`` read in chunks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepclust.training.neighbors import reduced_input
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(60, 1, 10, 10), dtype=np.uint8)
+    >>> reduced_input(images, mean=[0.5], std=[0.3], seed=0).shape  # 100 pixels -> 50 components
+    (60, 50)
+    >>> reduced_input(np.ones((4, 3), np.float32), mean=[1, 1, 1], std=[2, 2, 2], seed=0).tolist()[0]
+    [0.0, 0.0, 0.0]
     """
     from sklearn.decomposition import PCA
 
