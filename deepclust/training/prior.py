@@ -11,7 +11,10 @@ Cluster indices are arbitrary, so the balance terms compare the sorted shares
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 _FIT_ROWS = 20_000
 
@@ -56,7 +59,12 @@ def input_cluster_prior(reduced: np.ndarray, n_clusters: int, seed: int = 0, uni
         return uniform
     rng = np.random.default_rng(seed)
     rows = reduced if n <= _FIT_ROWS else reduced[np.sort(rng.choice(n, _FIT_ROWS, replace=False))]
-    labels = KMeans(n_clusters, n_init=3, random_state=seed % (2**32)).fit_predict(rows)
+    with warnings.catch_warnings():
+        # Duplicated rows give k-means fewer distinct clusters than K (its ConvergenceWarning):
+        # the shares are still a valid prior (the uniform mix keeps every cluster alive), and
+        # the user's fit reports a collapse itself if it happens.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        labels = KMeans(n_clusters, n_init=3, random_state=seed % (2**32)).fit_predict(rows)
     shares = np.bincount(labels, minlength=n_clusters) / labels.size
     prior = (1.0 - uniform_mix) * shares + uniform_mix * uniform
     return np.sort(prior)[::-1] / prior.sum()
