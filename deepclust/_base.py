@@ -477,6 +477,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 # For predict's check that new images come on the training scale (see _check_input).
                 self._image_scale_ = (X_model.dtype == np.uint8, train_range[1]) if layout.is_image else None
             augment = resolve_augment(self.augment, layout, torch.as_tensor(mean), torch.as_tensor(std), train_range)
+            neighbors = self._make_neighbors(layout)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             # DDP and/or torch.compile wrap the module for the training forward pass only;
             # module (-> module_) stays a plain nn.Module.
@@ -493,8 +494,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 callbacks=self._make_callbacks(layout, device, module, continuing),
                 forward_module=forward_module,
                 distributed=ctx,
+                neighbors=neighbors,
             )
-            neighbors = self._make_neighbors(layout)
             prior = self.cluster_prior if self.cluster_prior != "auto" else CLUSTER_PRIOR_AUTO[layout.kind]
             # The input graph and the input prior share one reduction of the input; every
             # rank computes the same (deterministic from the shared seed).
@@ -508,7 +509,6 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                     input_cluster_prior(reduced, self.n_clusters, seed), dtype=torch.float32, device=device
                 )
             del reduced
-            trainer.neighbors = neighbors
             start = len(history)
             trainer.history = history
             store = TensorStore(X_model, device)

@@ -212,6 +212,7 @@ class NeighborPositives:
     def setup(self, X, mean, std, feature_dim: int, device: torch.device, seed: int, reduced=None) -> None:
         """Build the input graph (from ``reduced``, :func:`reduced_input`, when given) and allocate the bank."""
         n = X.shape[0]
+        self.device = device
         if self.uses_input:
             input_graph = input_neighbors(X, mean, std, self.n_neighbors, seed, reduced=reduced)
             self.input_graph = torch.as_tensor(np.asarray(input_graph), dtype=torch.long, device=device)
@@ -261,14 +262,9 @@ class NeighborPositives:
         return {"bank": self.bank, "seen": getattr(self, "seen", None), "embedding_graph": self.embedding_graph}
 
     def load_state_dict(self, state: dict) -> None:
-        device = None if self.input_graph is None else self.input_graph.device
         for name in ("bank", "seen", "embedding_graph"):
             value = state.get(name)
-            if value is not None and getattr(self, name, None) is not None:
-                value = value.to(getattr(self, name).device)
-            elif value is not None and device is not None:
-                value = value.to(device)
-            setattr(self, name, value)
+            setattr(self, name, None if value is None else value.to(self.device))
 
     def teardown(self) -> None:
         self.input_graph = self.embedding_graph = self.bank = None

@@ -179,8 +179,15 @@ def batch_partition(
     return torch.tensor_split(perm, n_batches)
 
 
-def _cpu_copy(state: dict) -> dict:
-    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+def _cpu_copy(obj):
+    """A copy of ``obj`` (nested dicts, lists and tuples of tensors and plain values) on the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return obj
 
 
 class Trainer:

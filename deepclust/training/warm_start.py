@@ -16,17 +16,7 @@ from __future__ import annotations
 import torch
 
 from .callbacks import Callback
-
-
-def _cpu_copy(obj):
-    """A copy of ``obj`` (nested dicts, lists and tuples of tensors and plain values) on the CPU."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: _cpu_copy(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_cpu_copy(v) for v in obj)
-    return obj
+from .trainer import _cpu_copy
 
 
 def training_state(trainer) -> dict:
