@@ -62,16 +62,7 @@ class DRCClustering(BaseDeepClusterer):
         One dict per epoch: ``loss`` and each term, ``labels_changed`` (fraction of samples
         whose predicted cluster on the first view changed since the previous epoch),
         ``n_clusters_used``, ``seconds`` and ``samples_per_s``.
-    n_iter_ : int
-        Number of epochs run (over all warm-started fits).
-    max_epochs_ : int
-        The epoch budget of the last ``fit``: ``max_epochs``, or what "auto" resolved to.
-    stop_reason_ : {"converged", "max_epochs", "callback", "interrupted"}
-        Why the last ``fit`` stopped: the convergence stop (``tol``), the end of the
-        budget (then with a ``ConvergenceWarning`` unless ``tol=None``), a callback, or a
-        ``KeyboardInterrupt``.
-    device_ : torch.device
-        The device the model lives on.
+    [common attributes]
 
     See Also
     --------
@@ -137,6 +128,7 @@ class DRCClustering(BaseDeepClusterer):
         n_positive_neighbors=10,
         neighbor_probability=0.5,
         cluster_prior="auto",
+        n_init="auto",
         af_temperature=1.0,
         ap_temperature=1.0,
         balance_weight=1.0,
@@ -164,6 +156,7 @@ class DRCClustering(BaseDeepClusterer):
             n_positive_neighbors=n_positive_neighbors,
             neighbor_probability=neighbor_probability,
             cluster_prior=cluster_prior,
+            n_init=n_init,
         )
         self.af_temperature = af_temperature
         self.ap_temperature = ap_temperature

@@ -77,16 +77,7 @@ class JCLClustering(BaseDeepClusterer):
         over pairs with the same predicted cluster), ``labels_changed`` (fraction of samples
         whose predicted cluster on the first view changed since the previous epoch),
         ``n_clusters_used``, ``seconds`` and ``samples_per_s``.
-    n_iter_ : int
-        Number of epochs run (over all warm-started fits).
-    max_epochs_ : int
-        The epoch budget of the last ``fit``: ``max_epochs``, or what "auto" resolved to.
-    stop_reason_ : {"converged", "max_epochs", "callback", "interrupted"}
-        Why the last ``fit`` stopped: the convergence stop (``tol``), the end of the
-        budget (then with a ``ConvergenceWarning`` unless ``tol=None``), a callback, or a
-        ``KeyboardInterrupt``.
-    device_ : torch.device
-        The device the model lives on.
+    [common attributes]
 
     See Also
     --------
@@ -154,6 +145,7 @@ class JCLClustering(BaseDeepClusterer):
         n_positive_neighbors=10,
         neighbor_probability=0.5,
         cluster_prior="auto",
+        n_init="auto",
         temperature=0.5,
         cluster_temperature=1.0,
         balance_weight=1.0,
@@ -185,6 +177,7 @@ class JCLClustering(BaseDeepClusterer):
             n_positive_neighbors=n_positive_neighbors,
             neighbor_probability=neighbor_probability,
             cluster_prior=cluster_prior,
+            n_init=n_init,
         )
         self.temperature = temperature
         self.cluster_temperature = cluster_temperature

@@ -116,16 +116,7 @@ class SCLClustering(BaseDeepClusterer):
         previous set) and ``cluster_sizes`` (list of K ints: the bank's predicted-cluster
         histogram at the end of the epoch). All values are plain Python floats, ints,
         bools or lists.
-    n_iter_ : int
-        Number of epochs run (over all warm-started fits).
-    max_epochs_ : int
-        The epoch budget of the last ``fit``: ``max_epochs``, or what "auto" resolved to.
-    stop_reason_ : {"converged", "max_epochs", "callback", "interrupted"}
-        Why the last ``fit`` stopped: the convergence stop (``tol``), the end of the
-        budget (then with a ``ConvergenceWarning`` unless ``tol=None``), a callback, or a
-        ``KeyboardInterrupt``.
-    device_ : torch.device
-        The device the model lives on.
+    [common attributes]
 
     See Also
     --------
@@ -202,6 +193,7 @@ class SCLClustering(BaseDeepClusterer):
         n_positive_neighbors=10,
         neighbor_probability=0.5,
         cluster_prior="auto",
+        n_init="auto",
         n_neighbors=10,
         rho=0.5,
         warmup_epochs=None,
@@ -237,6 +229,7 @@ class SCLClustering(BaseDeepClusterer):
             n_positive_neighbors=n_positive_neighbors,
             neighbor_probability=neighbor_probability,
             cluster_prior=cluster_prior,
+            n_init=n_init,
         )
         self.n_neighbors = n_neighbors
         self.rho = rho

@@ -1,0 +1,92 @@
+"""Restarts: train ``n_init`` networks from different seeds and keep the best (ours).
+
+Like :class:`sklearn.cluster.KMeans`' ``n_init``, but the criterion cannot be an inertia: a
+deep clusterer has no loss that is comparable between runs *and* free of the random views.
+The fitted network whose head assigns the training data with the highest mutual information
+``I(x; c) = H(mean_i p_i) - mean_i H(p_i)`` (IIC's objective, the estimators' ``score``) is
+kept: confident assignments that use the clusters evenly. It is label-free, computed on the
+un-augmented training data, and it is what separated the poor fits from the good ones where
+we measured it (session 12, ``benchmarks/results_notes.md``): on tables, a DRC seed that
+merged two classes (breast cancer ACC 0.59, digits as rows 0.77) had the lowest score of its
+group, so the best of three by score beat the mean of the three. Session 10 saw the same on
+USPS (the one poor JCL seed scored lowest) but also that the score does not order good fits
+by accuracy, so restarts remove bad local optima; they do not pick the best of good ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: ``n_init="auto"`` per kind of input: three restarts for tables, whose fits take seconds and
+#: vary most between seeds; one for images, whose fits take minutes to hours.
+N_INIT_AUTO = {"tabular": 3, "images": 1}
+
+
+def resolve_n_init(n_init: int | str, kind: str) -> int:
+    """The number of restarts ``n_init`` stands for (``"auto"`` per :data:`N_INIT_AUTO`).
+
+    Parameters
+    ----------
+    n_init : int or "auto"
+    kind : {"tabular", "images"}
+        The kind of input (``InputLayout.kind``).
+
+    Returns
+    -------
+    n : int
+
+    Examples
+    --------
+    >>> resolve_n_init("auto", "tabular"), resolve_n_init("auto", "images"), resolve_n_init(5, "images")
+    (3, 1, 5)
+    """
+    return N_INIT_AUTO[kind] if n_init == "auto" else int(n_init)
+
+
+def restart_seeds(seed: int, n_init: int) -> list[int]:
+    """Seeds of the ``n_init`` restarts: the first is ``seed`` itself.
+
+    So ``n_init=1`` trains exactly the network it trained before restarts existed, and the
+    first restart of ``n_init=3`` is that same network. The others are drawn from
+    :class:`numpy.random.SeedSequence` of ``(seed, r)``: independent streams, not ``seed + r``
+    (which would give ``random_state=0, 1`` overlapping restarts).
+
+    Examples
+    --------
+    >>> restart_seeds(7, 1)
+    [7]
+    >>> s = restart_seeds(7, 3); s[0], len(set(s))
+    (7, 3)
+    """
+    seeds = [int(seed)]
+    for r in range(1, n_init):
+        seeds.append(int(np.random.SeedSequence([int(seed), r]).generate_state(1, dtype=np.uint32)[0]))
+    return seeds
+
+
+def mutual_information(proba: np.ndarray) -> float:
+    """``I(x; c) = H(mean_i p_i) - mean_i H(p_i)`` in nats, from soft assignments.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_clusters)
+        Rows of probabilities.
+
+    Returns
+    -------
+    mi : float
+        Between 0 and ``log(n_clusters)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(mutual_information(np.eye(4)), 4) == round(float(np.log(4)), 4)
+    True
+    >>> mutual_information(np.full((5, 2), 0.5))
+    0.0
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    mean = proba.mean(axis=0)
+    marginal_entropy = -np.sum(mean * np.log(np.clip(mean, 1e-12, None)))
+    conditional_entropy = -np.mean(np.sum(proba * np.log(np.clip(proba, 1e-12, None)), axis=1))
+    return float(marginal_entropy - conditional_entropy)
