@@ -26,15 +26,15 @@ from .training.data import TensorStore
 from .training.neighbors import SOURCES as NEIGHBOR_SOURCES
 from .training.neighbors import NeighborPositives, reduced_input
 from .training.prior import input_cluster_prior
+from .training.restarts import mutual_information, resolve_n_init, restart_seeds
+from .training.rng import SeedManager, seed_from_random_state
+from .training.trainer import Trainer
+from .training.warm_start import WarmStart, training_state
 
 #: What cluster_prior="auto" means, for tabular data and for images. The input prior was
 #: measured on tables only (breast cancer 0.871 -> 0.899 for DRC, the balanced sets within
 #: +-0.01); images keep the papers' equal shares until it is measured there.
 CLUSTER_PRIOR_AUTO = {"tabular": "input", "image": "uniform"}
-from .training.restarts import mutual_information, resolve_n_init, restart_seeds
-from .training.rng import SeedManager, seed_from_random_state
-from .training.trainer import Trainer
-from .training.warm_start import WarmStart, training_state
 
 
 class DeviceWarning(UserWarning):

@@ -19,7 +19,7 @@ import numpy as np
 
 #: ``n_init="auto"`` per kind of input: three restarts for tables, whose fits take seconds and
 #: vary most between seeds; one for images, whose fits take minutes to hours.
-N_INIT_AUTO = {"tabular": 3, "images": 1}
+N_INIT_AUTO = {"tabular": 3, "image": 1}
 
 
 def resolve_n_init(n_init: int | str, kind: str) -> int:
@@ -28,7 +28,7 @@ def resolve_n_init(n_init: int | str, kind: str) -> int:
     Parameters
     ----------
     n_init : int or "auto"
-    kind : {"tabular", "images"}
+    kind : {"tabular", "image"}
         The kind of input (``InputLayout.kind``).
 
     Returns
@@ -37,7 +37,7 @@ def resolve_n_init(n_init: int | str, kind: str) -> int:
 
     Examples
     --------
-    >>> resolve_n_init("auto", "tabular"), resolve_n_init("auto", "images"), resolve_n_init(5, "images")
+    >>> resolve_n_init("auto", "tabular"), resolve_n_init("auto", "image"), resolve_n_init(5, "image")
     (3, 1, 5)
     """
     return N_INIT_AUTO[kind] if n_init == "auto" else int(n_init)

@@ -1,0 +1,66 @@
+"""Restarts (``n_init``): deepclust.training.restarts and the estimators' use of it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+
+from deepclust import DRCClustering, JCLClustering, SCLClustering
+from deepclust.training.restarts import mutual_information, resolve_n_init, restart_seeds
+
+X, _ = make_blobs(n_samples=90, centers=3, n_features=4, random_state=0)
+FAST = dict(max_epochs=2, batch_size=32, device="cpu", random_state=0)
+
+
+def test_restart_seeds_start_with_the_seed_and_are_distinct():
+    assert restart_seeds(3, 1) == [3]
+    seeds = restart_seeds(3, 4)
+    assert seeds[0] == 3 and len(set(seeds)) == 4
+    assert restart_seeds(3, 4) == seeds  # deterministic
+    assert not set(restart_seeds(4, 4)[1:]) & set(seeds[1:])  # not seed + r
+
+
+def test_mutual_information_is_high_for_confident_even_assignments():
+    assert mutual_information(np.eye(3)[[0, 1, 2, 0, 1, 2]]) == pytest.approx(np.log(3))
+    assert mutual_information(np.eye(3)[[0] * 6]) == pytest.approx(0.0, abs=1e-9)  # one cluster
+    assert mutual_information(np.full((6, 3), 1 / 3)) == pytest.approx(0.0, abs=1e-9)  # unsure
+
+
+def test_auto_means_three_restarts_for_tables_and_one_for_images():
+    assert resolve_n_init("auto", "tabular") == 3
+    assert resolve_n_init("auto", "image") == 1
+    model = DRCClustering(n_clusters=3, **FAST).fit(X)
+    assert model.restart_scores_.shape == (3,)
+    images = np.random.default_rng(0).random((24, 8, 8)).astype(np.float32)
+    assert DRCClustering(n_clusters=2, **FAST).fit(images).restart_scores_.shape == (1,)
+
+
+@pytest.mark.parametrize("cls", [DRCClustering, SCLClustering, JCLClustering])
+def test_the_kept_network_is_the_highest_scoring_and_the_first_is_n_init_1s(cls):
+    kw = dict(FAST, warmup_epochs=1) if cls is SCLClustering else FAST
+    single = cls(n_clusters=3, n_init=1, **kw).fit(X)
+    multi = cls(n_clusters=3, n_init=3, **kw).fit(X)
+    # Restart 0 is the network n_init=1 trains (same seed, same stream).
+    assert multi.restart_scores_[0] == pytest.approx(single.restart_scores_[0], rel=1e-6)
+    assert multi.best_restart_ == int(np.argmax(multi.restart_scores_))
+    assert multi.score(X) == pytest.approx(multi.restart_scores_.max(), rel=1e-6)
+    assert len(set(np.round(multi.restart_scores_, 6))) > 1  # different seeds, different networks
+    if multi.best_restart_ == 0:
+        np.testing.assert_array_equal(multi.labels_, single.labels_)
+    again = cls(n_clusters=3, n_init=3, **kw).fit(X)
+    np.testing.assert_array_equal(again.labels_, multi.labels_)  # deterministic under random_state
+
+
+def test_a_warm_start_continues_the_kept_network_without_restarts():
+    model = DRCClustering(n_clusters=3, n_init=3, warm_start=True, **FAST).fit(X)
+    kept = model.restart_scores_.max()
+    assert model.score(X) == pytest.approx(kept, rel=1e-6)
+    model.fit(X)
+    assert model.restart_scores_.shape == (1,) and model.n_iter_ == 4
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "many"])
+def test_bad_n_init_is_named(bad):
+    with pytest.raises(ValueError, match="n_init"):
+        DRCClustering(n_clusters=2, n_init=bad, **FAST).fit(X)
