@@ -275,7 +275,9 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         fit takes ``n_init`` times as long. "auto": 3 for tabular data (fits of seconds to a
         minute whose seeds vary most; chosen on iris, wine, breast cancer, seeds, glass and
         digits as rows, where a seed that merged two classes scored lowest of its three), 1
-        for images. A warm start continues the kept network without restarts.
+        for images, and 1 when ``callbacks`` are given (a callback follows one training
+        run; with an explicit ``n_init`` every restart goes through them). A warm start
+        continues the kept network without restarts.
 """
 
 
@@ -489,7 +491,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                     f"processes ({ctx.world_size}): batch_size is the global batch, shared between the processes."
                 )
         # A warm start continues the one fitted network: restarts are for fresh fits only.
-        n_restarts = 1 if continuing else resolve_n_init(self.n_init, layout.kind)
+        n_restarts = 1 if continuing else resolve_n_init(self.n_init, layout.kind, bool(self.callbacks))
         best, scores = None, []
         for restart, restart_seed in enumerate(restart_seeds(seed, n_restarts)):
             run = self._train_once(X_model, layout, restart_seed, ctx, device, n_epochs, continuing)

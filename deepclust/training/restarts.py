@@ -22,14 +22,20 @@ import numpy as np
 N_INIT_AUTO = {"tabular": 3, "image": 1}
 
 
-def resolve_n_init(n_init: int | str, kind: str) -> int:
+def resolve_n_init(n_init: int | str, kind: str, has_callbacks: bool = False) -> int:
     """The number of restarts ``n_init`` stands for (``"auto"`` per :data:`N_INIT_AUTO`).
+
+    ``"auto"`` is 1 when the user passes callbacks: a callback observes or steers one
+    training run (a ``Checkpoint`` resumes *a* run), so it is not restarted behind the
+    user's back; an explicit ``n_init`` runs every restart through the same callbacks.
 
     Parameters
     ----------
     n_init : int or "auto"
     kind : {"tabular", "image"}
         The kind of input (``InputLayout.kind``).
+    has_callbacks : bool, default=False
+        Whether the estimator has user callbacks.
 
     Returns
     -------
@@ -39,8 +45,12 @@ def resolve_n_init(n_init: int | str, kind: str) -> int:
     --------
     >>> resolve_n_init("auto", "tabular"), resolve_n_init("auto", "image"), resolve_n_init(5, "image")
     (3, 1, 5)
+    >>> resolve_n_init("auto", "tabular", has_callbacks=True)
+    1
     """
-    return N_INIT_AUTO[kind] if n_init == "auto" else int(n_init)
+    if n_init != "auto":
+        return int(n_init)
+    return 1 if has_callbacks else N_INIT_AUTO[kind]
 
 
 def restart_seeds(seed: int, n_init: int) -> list[int]:
