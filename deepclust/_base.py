@@ -493,8 +493,12 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         # A warm start continues the one fitted network: restarts are for fresh fits only.
         n_restarts = 1 if continuing else resolve_n_init(self.n_init, layout.kind, bool(self.callbacks))
         best, scores = None, []
+        batch_size = self.batch_size
         for restart, restart_seed in enumerate(restart_seeds(seed, n_restarts)):
-            run = self._train_once(X_model, layout, restart_seed, ctx, device, n_epochs, continuing)
+            run = self._train_once(X_model, layout, restart_seed, ctx, device, n_epochs, continuing, batch_size)
+            # A batch size halved after running out of memory holds for the later restarts:
+            # they would run out of memory (and warn) again.
+            batch_size = run["trainer"].batch_size
             # The label-free criterion of deepclust.training.restarts, on the un-augmented data.
             self.module_, self.device_ = run["module"].eval(), device
             scores.append(mutual_information(self._forward_proba(X_model)))
@@ -510,6 +514,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             del run
         self.best_restart_, best_run = best
         self.restart_scores_ = np.asarray(scores)
+        if len(scores) > 1 and self.verbose >= 1 and _distributed.is_main_rank(ctx):
+            print(f"kept restart {self.best_restart_ + 1} of {len(scores)} (the highest score)")
         module, trainer = best_run["module"], best_run["trainer"]
         self.module_ = module.eval()
         self.device_ = device
@@ -539,7 +545,15 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         return {"n_clusters": self.n_clusters, "backbone": backbone}
 
     def _train_once(
-        self, X_model, layout: InputLayout, seed: int, ctx, device: torch.device, n_epochs: int, continuing: bool
+        self,
+        X_model,
+        layout: InputLayout,
+        seed: int,
+        ctx,
+        device: torch.device,
+        n_epochs: int,
+        continuing: bool,
+        batch_size: int,
     ) -> dict:
         """Build (or continue) and train one network from ``seed``; the fit's one restart."""
         seeds = SeedManager(seed, device, rank=0 if ctx is None else ctx.rank)
@@ -579,7 +593,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 optimizer,
                 device,
                 seeds,
-                self.batch_size,
+                batch_size,
                 amp_dtype=autocast_dtype(device, self.amp),
                 callbacks=self._make_callbacks(layout, device, module, continuing),
                 forward_module=forward_module,

@@ -12,7 +12,7 @@ import torch
 from deepclust import DRCClustering, SCLClustering
 from deepclust.nn.model import ClusterNet
 
-KW = dict(n_clusters=3, device="cpu", max_epochs=1, batch_size=32, random_state=0)
+KW = dict(n_clusters=3, device="cpu", max_epochs=1, batch_size=32, random_state=0, n_init=1)
 
 
 @pytest.fixture(scope="module")

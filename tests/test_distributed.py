@@ -254,9 +254,14 @@ def test_two_process_fit_gives_identical_models_and_rank0_prints(ranks, name):
     assert [h["loss"] for h in a["default_history"]] == [h["loss"] for h in b["default_history"]]
     # BatchNorm statistics are synchronised, not left at rank 0's values only
     assert any(k.endswith("running_mean") for k in a["default_state"])
-    lines = a["stdout"].splitlines()  # header, budget, epochs (and SCL/JCL milestones), why it stopped
-    assert lines[1].startswith("budget: 2 epochs") and lines[-1].startswith("stopped after 2 epochs")
-    assert [line[:11] for line in lines if line.startswith("epoch ")] == ["epoch 1/2 |", "epoch 2/2 |"]
+    # Per restart (n_init="auto": 3 on this table): header, budget, epochs (and SCL/JCL
+    # milestones), why it stopped, its score; then which restart was kept.
+    lines = a["stdout"].splitlines()
+    assert lines[1].startswith("budget: 2 epochs") and lines[-1].startswith("kept restart ")
+    stops = [line for line in lines if line.startswith("stopped after")]
+    assert len(stops) == 3 and all(line.startswith("stopped after 2 epochs") for line in stops)
+    assert [line[:12] for line in lines if line.startswith("restart ")] == [f"restart {r}/3:" for r in (1, 2, 3)]
+    assert [line[:11] for line in lines if line.startswith("epoch ")] == ["epoch 1/2 |", "epoch 2/2 |"] * 3
     assert b["stdout"] == ""
 
 

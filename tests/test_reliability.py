@@ -13,7 +13,7 @@ from deepclust.training.callbacks import Callback, Checkpoint
 from deepclust.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from deepclust.training.trainer import NonFiniteError, NonFiniteWarning, OutOfMemoryWarning, Trainer
 
-KW = dict(device="cpu", max_epochs=4, batch_size=32, random_state=0, n_clusters=3)
+KW = dict(device="cpu", max_epochs=4, batch_size=32, random_state=0, n_clusters=3, n_init=1)
 
 
 @pytest.fixture(scope="module")

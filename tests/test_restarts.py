@@ -27,6 +27,7 @@ def test_mutual_information_is_high_for_confident_even_assignments():
     assert mutual_information(np.full((6, 3), 1 / 3)) == pytest.approx(0.0, abs=1e-9)  # unsure
 
 
+@pytest.mark.filterwarnings("ignore::deepclust.ClusterCollapseWarning")  # 24 random images, 2 epochs
 def test_auto_means_three_restarts_for_tables_and_one_for_images():
     assert resolve_n_init("auto", "tabular") == 3
     assert resolve_n_init("auto", "image") == 1
@@ -64,3 +65,55 @@ def test_a_warm_start_continues_the_kept_network_without_restarts():
 def test_bad_n_init_is_named(bad):
     with pytest.raises(ValueError, match="n_init"):
         DRCClustering(n_clusters=2, n_init=bad, **FAST).fit(X)
+
+
+def test_callbacks_make_auto_one_restart_and_an_explicit_n_init_runs_them_all():
+    from deepclust.training.callbacks import Callback
+
+    class CountFits(Callback):
+        def __init__(self):
+            self.fits = 0
+
+        def on_train_begin(self, trainer):
+            self.fits += 1
+
+    counter = CountFits()
+    DRCClustering(n_clusters=3, callbacks=[counter], **FAST).fit(X)
+    assert counter.fits == 1
+    counter = CountFits()
+    DRCClustering(n_clusters=3, n_init=2, callbacks=[counter], **FAST).fit(X)
+    assert counter.fits == 2
+
+
+def test_verbose_says_each_restarts_score_and_which_was_kept(capsys):
+    model = DRCClustering(n_clusters=3, n_init=2, verbose=1, **FAST).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line[:12] for line in lines if line.startswith("restart ")] == ["restart 1/2:", "restart 2/2:"]
+    assert lines[-1] == f"kept restart {model.best_restart_ + 1} of 2 (the highest score)"
+
+
+def test_a_batch_size_halved_for_memory_holds_for_the_later_restarts():
+    import warnings
+
+    import torch
+
+    from deepclust.training.trainer import OutOfMemoryWarning
+
+    class SmallMemoryBackbone(torch.nn.Module):
+        out_features = 8
+
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 8)
+
+        def forward(self, x):
+            if self.training and x.shape[0] > 64:
+                raise torch.cuda.OutOfMemoryError("simulated: CUDA out of memory")
+            return self.linear(x)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OutOfMemoryWarning)
+        model = DRCClustering(n_clusters=3, n_init=3, backbone=SmallMemoryBackbone(), **{**FAST, "batch_size": 64})
+        model.fit(X)
+    assert sum(issubclass(w.category, OutOfMemoryWarning) for w in caught) == 1
+    assert model.restart_scores_.shape == (3,)

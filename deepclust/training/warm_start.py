@@ -69,7 +69,7 @@ class WarmStart(Callback):
     >>> from sklearn.datasets import make_blobs
     >>> from deepclust import DRCClustering
     >>> X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
-    >>> params = dict(n_clusters=3, batch_size=32, device="cpu", random_state=0)
+    >>> params = dict(n_clusters=3, batch_size=32, n_init=1, device="cpu", random_state=0)
     >>> twice = DRCClustering(max_epochs=2, warm_start=True, **params).fit(X).fit(X)
     >>> once = DRCClustering(max_epochs=4, **params).fit(X)
     >>> twice.n_iter_, np.allclose(twice.transform(X), once.transform(X), atol=1e-5)
