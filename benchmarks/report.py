@@ -35,16 +35,14 @@ DEV_SUITE = {
 }
 #: Which defaults were chosen on each dev-suite set (benchmarks/results_notes.md has the runs); a
 #: set with "none" is a held-out test of every default.
+_TABLE_DEFAULTS = "tabular: SCARF p, input neighbours, cluster prior, n_init"
 CHOSEN_ON = {
     "digits": "lr, batch size, DRC's af_temperature, SCL's warm-up and balance; no image neighbours",
     "usps": "the grey (handwriting) augmentation",
     "coil20": "seen when image neighbours were left off (no change)",
     "cifar10_grey": "none", "cifar10_subset": "none",
-    "digits_flat": "tabular: SCARF p, input neighbours, cluster prior, n_init",
-    "iris": "tabular: SCARF p, input neighbours, cluster prior, n_init",
-    "wine": "tabular: SCARF p, input neighbours, cluster prior, n_init",
-    "breast_cancer": "tabular: SCARF p, input neighbours, cluster prior, n_init",
-    "seeds": "tabular: SCARF p, input neighbours, cluster prior, n_init",
+    "digits_flat": _TABLE_DEFAULTS, "iris": _TABLE_DEFAULTS, "wine": _TABLE_DEFAULTS,
+    "breast_cancer": _TABLE_DEFAULTS, "seeds": _TABLE_DEFAULTS,
     "glass": "n_init",
     "segmentation": "none (seen in sweeps that changed nothing)",
     "synthetic": "none (seen in sweeps that changed nothing)",

@@ -273,6 +273,18 @@ def test_oom_on_an_odd_batch_splits_it_in_two_halves(X, monkeypatch):
     assert sizes[:3] == [33, 17, 16]  # halves, not thirds of 11 below the floor of 16
 
 
+def test_a_halved_batch_holds_for_the_later_restarts(X, monkeypatch):
+    sizes = oom_above(20, monkeypatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OutOfMemoryWarning)
+        model = DRCClustering(**{**KW, "n_init": 3}).fit(X)
+    assert sum(issubclass(w.category, OutOfMemoryWarning) for w in caught) == 1
+    assert model.restart_scores_.shape == (3,)
+    # Only the first restart's first epoch tried batches of 32 (its three, each split in two);
+    # the later restarts start at 16.
+    assert [i for i, size in enumerate(sizes) if size > 20] == [0, 3, 6]
+
+
 def test_oom_below_the_floor_is_a_clear_error(X, monkeypatch):
     oom_above(8, monkeypatch)  # the floor is 16: a batch of 16 still fails
     with warnings.catch_warnings():

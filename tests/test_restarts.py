@@ -91,29 +91,3 @@ def test_verbose_says_each_restarts_score_and_which_was_kept(capsys):
     assert [line[:12] for line in lines if line.startswith("restart ")] == ["restart 1/2:", "restart 2/2:"]
     assert lines[-1] == f"kept restart {model.best_restart_ + 1} of 2 (the highest score)"
 
-
-def test_a_batch_size_halved_for_memory_holds_for_the_later_restarts():
-    import warnings
-
-    import torch
-
-    from deepclust.training.trainer import OutOfMemoryWarning
-
-    class SmallMemoryBackbone(torch.nn.Module):
-        out_features = 8
-
-        def __init__(self):
-            super().__init__()
-            self.linear = torch.nn.Linear(4, 8)
-
-        def forward(self, x):
-            if self.training and x.shape[0] > 64:
-                raise torch.cuda.OutOfMemoryError("simulated: CUDA out of memory")
-            return self.linear(x)
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", OutOfMemoryWarning)
-        model = DRCClustering(n_clusters=3, n_init=3, backbone=SmallMemoryBackbone(), **{**FAST, "batch_size": 64})
-        model.fit(X)
-    assert sum(issubclass(w.category, OutOfMemoryWarning) for w in caught) == 1
-    assert model.restart_scores_.shape == (3,)
