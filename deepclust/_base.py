@@ -24,8 +24,8 @@ from .training.callbacks import Callback, PrintLog, ProgressBar
 from .training import distributed as _distributed
 from .training.data import TensorStore
 from .training.neighbors import SOURCES as NEIGHBOR_SOURCES
-from .training.neighbors import NeighborPositives, reduced_input
-from .training.prior import input_cluster_prior
+from .training.input_space import InputSpace
+from .training.neighbors import NeighborPositives
 from .training.restarts import mutual_information, resolve_n_init, restart_seeds
 from .training.rng import SeedManager, seed_from_random_state
 from .training.trainer import Trainer
@@ -272,12 +272,14 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         ``score`` on the training data (mutual information, see
         :mod:`deepclust.training.restarts`) is kept. The first restart is the network
         ``n_init=1`` trains, so restarts can only replace it by a higher-scoring one; the
-        fit takes ``n_init`` times as long. "auto": 3 for tabular data (fits of seconds to a
-        minute whose seeds vary most; chosen on iris, wine, breast cancer, seeds, glass and
-        digits as rows, where a seed that merged two classes scored lowest of its three), 1
-        for images, and 1 when ``callbacks`` are given (a callback follows one training
-        run; with an explicit ``n_init`` every restart goes through them). A warm start
-        continues the kept network without restarts.
+        restarts share the fit's input statistics, neighbour graph and cluster prior
+        (computed once), and training takes ``n_init`` times as long. "auto": 3 for
+        tabular data (fits of seconds to a minute whose seeds vary most; chosen on iris,
+        wine, breast cancer, seeds, glass and digits as rows, where a seed that merged two
+        classes scored lowest of its three), 1 for images, and 1 when ``callbacks`` are
+        given (a callback follows one training run; with an explicit ``n_init`` every
+        restart goes through them). A warm start continues the kept network without
+        restarts.
 """
 
 
@@ -492,10 +494,18 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 )
         # A warm start continues the one fitted network: restarts are for fresh fits only.
         n_restarts = 1 if continuing else resolve_n_init(self.n_init, layout.kind, bool(self.callbacks))
+        # What is derived from the data (statistics, reduced input, its graph, the prior) is
+        # computed once, from the fit's seed, and shared by the restarts (every rank alike).
+        if continuing:
+            standardize = self.module_.standardize
+            mean, std = standardize.mean.flatten().cpu(), standardize.std.flatten().cpu()
+        else:
+            mean, std = feature_statistics(X_model, layout)
+        space = InputSpace(X_model, mean, std, seed)
         best, scores = None, []
         batch_size = self.batch_size
         for restart, restart_seed in enumerate(restart_seeds(seed, n_restarts)):
-            run = self._train_once(X_model, layout, restart_seed, ctx, device, n_epochs, continuing, batch_size)
+            run = self._train_once(X_model, layout, space, restart_seed, ctx, device, n_epochs, continuing, batch_size)
             # A batch size halved after running out of memory holds for the later restarts:
             # they would run out of memory (and warn) again.
             batch_size = run["trainer"].batch_size
@@ -512,6 +522,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             if run["trainer"].stop_reason == "interrupted":
                 break  # the user asked to stop: no further restarts
             del run
+        del space
         self.best_restart_, best_run = best
         self.restart_scores_ = np.asarray(scores)
         if len(scores) > 1 and self.verbose >= 1 and _distributed.is_main_rank(ctx):
@@ -548,6 +559,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self,
         X_model,
         layout: InputLayout,
+        space: InputSpace,
         seed: int,
         ctx,
         device: torch.device,
@@ -555,18 +567,21 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         continuing: bool,
         batch_size: int,
     ) -> dict:
-        """Build (or continue) and train one network from ``seed``; the fit's one restart."""
+        """Build (or continue) and train one network from ``seed``: one restart of the fit.
+
+        ``space`` holds the fit's statistics, reduced input, input graph and prior, shared
+        by the restarts (computed from the fit's seed, not from ``seed``).
+        """
         seeds = SeedManager(seed, device, rank=0 if ctx is None else ctx.rank)
         n_samples = X_model.shape[0]
+        mean, std = space.mean, space.std
         with seeds.scoped_global_seed():
             objective = self._make_objective()
             objective.distributed = ctx
             if continuing:
                 module = self.module_.to(device)
-                mean, std = module.standardize.mean.flatten().cpu(), module.standardize.std.flatten().cpu()
                 history = list(self.history_)
             else:
-                mean, std = feature_statistics(X_model, layout)
                 module = self._build_module(layout, objective, mean, std).to(device)
                 if layout.is_image:
                     # channels_last convolutions are faster with cuDNN (AMP) and with oneDNN
@@ -601,18 +616,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 neighbors=neighbors,
             )
             prior = self.cluster_prior if self.cluster_prior != "auto" else CLUSTER_PRIOR_AUTO[layout.kind]
-            # The input graph and the input prior share one reduction of the input; every
-            # rank computes the same (deterministic from the shared seed).
-            reduced = None
-            if (neighbors is not None and neighbors.uses_input) or prior == "input":
-                reduced = reduced_input(X_model, mean, std, seed)
             if neighbors is not None:
-                neighbors.setup(X_model, mean, std, module.feature_dim, device, seed, reduced=reduced)
+                graph = space.neighbors(neighbors.n_neighbors) if neighbors.uses_input else None
+                neighbors.setup(X_model, mean, std, module.feature_dim, device, seed, input_graph=graph)
             if prior == "input":
                 objective.cluster_prior = torch.as_tensor(
-                    input_cluster_prior(reduced, self.n_clusters, seed), dtype=torch.float32, device=device
+                    space.cluster_prior(self.n_clusters), dtype=torch.float32, device=device
                 )
-            del reduced
             start = len(history)
             trainer.history = history
             store = TensorStore(X_model, device)

@@ -209,12 +209,13 @@ class NeighborPositives:
     def uses_input(self) -> bool:
         return self.source in ("input", "both")
 
-    def setup(self, X, mean, std, feature_dim: int, device: torch.device, seed: int, reduced=None) -> None:
-        """Build the input graph (from ``reduced``, :func:`reduced_input`, when given) and allocate the bank."""
+    def setup(self, X, mean, std, feature_dim: int, device: torch.device, seed: int, input_graph=None) -> None:
+        """Build the input graph (or take ``input_graph``, the fit's shared one) and allocate the bank."""
         n = X.shape[0]
         self.device = device
         if self.uses_input:
-            input_graph = input_neighbors(X, mean, std, self.n_neighbors, seed, reduced=reduced)
+            if input_graph is None:
+                input_graph = input_neighbors(X, mean, std, self.n_neighbors, seed)
             self.input_graph = torch.as_tensor(np.asarray(input_graph), dtype=torch.long, device=device)
         if self.uses_embedding:
             self.bank = torch.zeros((n, feature_dim), dtype=torch.float32, device=device)

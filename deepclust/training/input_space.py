@@ -1,0 +1,75 @@
+"""The fit's summary of its input, shared by every restart: statistics, reduction, graph, prior.
+
+A fit with ``n_init`` restarts trains several networks on the same data. What the engine
+derives from the *data* (not from a network) is computed once per fit, from the fit's seed,
+and handed to every restart: the per-feature (or per-channel) standardisation statistics,
+the standardised and PCA-reduced input, its nearest-neighbour graph (the input neighbour
+positives) and the k-means cluster prior. Each is computed on first use only, so a fit that
+uses none of them never reduces its input. Restart 0 is therefore exactly the ``n_init=1``
+fit, and the later restarts differ from it by their network's seed alone; on a large table
+the reduction and the brute-force neighbour search, which can take longer than training,
+are not repeated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .neighbors import input_neighbors, reduced_input
+from .prior import input_cluster_prior
+
+
+class InputSpace:
+    """Lazily computed, cached summaries of the training data ``X`` of one fit.
+
+    Parameters
+    ----------
+    X : ndarray or numpy.memmap
+        Training data in model layout; read in chunks, never modified.
+    mean, std : array-like
+        Per-feature (or per-channel) standardisation statistics of ``X``.
+    seed : int
+        The fit's seed: seeds the PCA of wide inputs and the prior's k-means.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepclust.training.input_space import InputSpace
+    >>> X = np.array([[0.0], [0.1], [5.0], [5.2]], dtype=np.float32)
+    >>> space = InputSpace(X, mean=[0.0], std=[1.0], seed=0)
+    >>> space.neighbors(1)[:, 0].tolist()
+    [1, 0, 3, 2]
+    >>> space.neighbors(1) is space.neighbors(1)  # computed once
+    True
+    >>> space.cluster_prior(2).round(2).tolist()
+    [0.5, 0.5]
+    """
+
+    def __init__(self, X, mean, std, seed: int):
+        self.X = X
+        self.mean = mean
+        self.std = std
+        self.seed = int(seed)
+        self._reduced: np.ndarray | None = None
+        self._graphs: dict[int, np.ndarray] = {}
+        self._priors: dict[int, np.ndarray] = {}
+
+    def reduced(self) -> np.ndarray:
+        """The standardised, flattened and (where wide) PCA-reduced input (:func:`reduced_input`)."""
+        if self._reduced is None:
+            self._reduced = reduced_input(self.X, self.mean, self.std, self.seed)
+        return self._reduced
+
+    def neighbors(self, n_neighbors: int) -> np.ndarray:
+        """The ``n_neighbors`` nearest neighbours of every row in :meth:`reduced` (:func:`input_neighbors`)."""
+        k = int(n_neighbors)
+        if k not in self._graphs:
+            self._graphs[k] = input_neighbors(self.X, self.mean, self.std, k, self.seed, reduced=self.reduced())
+        return self._graphs[k]
+
+    def cluster_prior(self, n_clusters: int) -> np.ndarray:
+        """The k-means cluster shares of :meth:`reduced`, mixed with equal shares (:func:`input_cluster_prior`)."""
+        k = int(n_clusters)
+        if k not in self._priors:
+            self._priors[k] = input_cluster_prior(self.reduced(), k, self.seed)
+        return self._priors[k]
