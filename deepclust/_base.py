@@ -26,7 +26,7 @@ from .training.data import TensorStore
 from .training.neighbors import SOURCES as NEIGHBOR_SOURCES
 from .training.input_space import InputSpace
 from .training.neighbors import NeighborPositives
-from .training.restarts import mutual_information, resolve_n_init, restart_seeds
+from .training.restarts import mutual_information, resolve_n_init, restart_seeds, trial_epochs
 from .training.rng import SeedManager, seed_from_random_state
 from .training.trainer import Trainer
 from .training.warm_start import WarmStart, training_state
@@ -273,13 +273,25 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         :mod:`deepclust.training.restarts`) is kept. The first restart is the network
         ``n_init=1`` trains, so restarts can only replace it by a higher-scoring one; the
         restarts share the fit's input statistics, neighbour graph and cluster prior
-        (computed once), and training takes ``n_init`` times as long. "auto": 3 for
+        (computed once), and training takes up to ``n_init`` times as long (see
+        ``restart_fraction``). "auto": 3 for
         tabular data (fits of seconds to a minute whose seeds vary most; chosen on iris,
         wine, breast cancer, seeds, glass and digits as rows, where a seed that merged two
-        classes scored lowest of its three), 1 for images, and 1 when ``callbacks`` are
-        given (a callback follows one training run; with an explicit ``n_init`` every
-        restart goes through them). A warm start continues the kept network without
-        restarts.
+        classes scored lowest of its three), 3 for up to 10,000 images (chosen on digits:
+        a seed of SCL and of JCL that merged two digits scored lowest of its three), 1 for
+        more images (a fit of MNIST takes most of an hour on a CPU), and 1 when
+        ``callbacks`` are given (a callback follows one training run; with an explicit
+        ``n_init`` every restart goes through them). A warm start continues the kept
+        network without restarts.
+    restart_fraction : float in (0, 1] or "auto", default="auto"
+        Share of the epoch budget every restart trains before the restarts are compared
+        (ours). The highest-scoring restart then trains for the rest of the budget and the
+        others are dropped, so ``n_init`` restarts cost ``1 + (n_init - 1) *
+        restart_fraction`` fits; the schedules are those of the whole budget, so the kept
+        network is the one ``n_init=1`` would train from its seed. 1.0 compares finished
+        fits. "auto": 1.0 for tabular data, 0.3 for images (three image restarts cost 1.6
+        fits; on digits the merged seeds scored lowest from 30% of the budget on, not
+        yet at 20%).
 """
 
 
@@ -367,6 +379,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "neighbor_probability": [Interval(Real, 0, 1, closed="both")],
         "cluster_prior": [StrOptions({"auto", "uniform", "input"})],
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "restart_fraction": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
     }
 
     def __init_subclass__(cls, **kwargs):
@@ -402,6 +415,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         neighbor_probability=0.5,
         cluster_prior="auto",
         n_init="auto",
+        restart_fraction="auto",
     ):
         self.n_clusters = n_clusters
         self.backbone = backbone
@@ -426,6 +440,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self.neighbor_probability = neighbor_probability
         self.cluster_prior = cluster_prior
         self.n_init = n_init
+        self.restart_fraction = restart_fraction
 
     # ------------------------------------------------------------------ hooks for subclasses
     def _make_objective(self) -> Objective:
@@ -493,7 +508,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                     f"processes ({ctx.world_size}): batch_size is the global batch, shared between the processes."
                 )
         # A warm start continues the one fitted network: restarts are for fresh fits only.
-        n_restarts = 1 if continuing else resolve_n_init(self.n_init, layout.kind, bool(self.callbacks))
+        n_restarts = 1 if continuing else resolve_n_init(self.n_init, layout.kind, bool(self.callbacks), n_samples)
+        # Restarts train a trial of the budget (all of it for tables), then the best trains on.
+        n_trial = n_epochs if n_restarts == 1 else trial_epochs(self.restart_fraction, layout.kind, n_epochs)
         # What is derived from the data (statistics, reduced input, its graph, the prior) is
         # computed once, from the fit's seed, and shared by the restarts (every rank alike).
         if continuing:
@@ -502,10 +519,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         else:
             mean, std = feature_statistics(X_model, layout)
         space = InputSpace(X_model, mean, std, seed)
-        best, scores = None, []
+        best, scores, interrupted = None, [], False
         batch_size = self.batch_size
+        main = _distributed.is_main_rank(ctx)
         for restart, restart_seed in enumerate(restart_seeds(seed, n_restarts)):
-            run = self._train_once(X_model, layout, space, restart_seed, ctx, device, n_epochs, continuing, batch_size)
+            run = self._train_once(
+                X_model, layout, space, restart_seed, ctx, device, n_epochs, continuing, batch_size, n_trial
+            )
             # A batch size halved after running out of memory holds for the later restarts:
             # they would run out of memory (and warn) again.
             batch_size = run["trainer"].batch_size
@@ -515,18 +535,28 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             better = best is None or scores[-1] > scores[best[0]]
             if ctx is not None:  # rank 0 decides, so every rank keeps the same network
                 better = bool(ctx.broadcast_int(int(better)))
+            if n_restarts > 1 and self.verbose >= 1 and main:
+                after = f" after {len(run['trainer'].history)} epochs" if run["trainer"].paused else ""
+                print(f"restart {restart + 1}/{n_restarts}: score (mutual information) {scores[-1]:.4f}{after}")
             if better:
+                if best is not None:
+                    self._release_run(best[1])
                 best = (restart, run)
-            if n_restarts > 1 and self.verbose >= 1 and _distributed.is_main_rank(ctx):
-                print(f"restart {restart + 1}/{n_restarts}: score (mutual information) {scores[-1]:.4f}")
-            if run["trainer"].stop_reason == "interrupted":
-                break  # the user asked to stop: no further restarts
+            else:
+                self._release_run(run)
+            interrupted = run["trainer"].stop_reason == "interrupted"
             del run
+            if interrupted:
+                break  # the user asked to stop: no further restarts
         del space
         self.best_restart_, best_run = best
         self.restart_scores_ = np.asarray(scores)
-        if len(scores) > 1 and self.verbose >= 1 and _distributed.is_main_rank(ctx):
-            print(f"kept restart {self.best_restart_ + 1} of {len(scores)} (the highest score)")
+        if len(scores) > 1 and self.verbose >= 1 and main:
+            rest = " (trains on)" if best_run["trainer"].paused else ""
+            print(f"kept restart {self.best_restart_ + 1} of {len(scores)} (the highest score){rest}")
+        if best_run["trainer"].paused:
+            # The kept trial trains on, unless the user interrupted a later restart.
+            self._resume_run(best_run, stop_reason="interrupted" if interrupted else None)
         module, trainer = best_run["module"], best_run["trainer"]
         self.module_ = module.eval()
         self.device_ = device
@@ -566,11 +596,15 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         n_epochs: int,
         continuing: bool,
         batch_size: int,
+        n_trial: int | None = None,
     ) -> dict:
         """Build (or continue) and train one network from ``seed``: one restart of the fit.
 
         ``space`` holds the fit's statistics, reduced input, input graph and prior, shared
-        by the restarts (computed from the fit's seed, not from ``seed``).
+        by the restarts (computed from the fit's seed, not from ``seed``). With ``n_trial``
+        below ``n_epochs`` the run pauses after ``n_trial`` epochs (``run["trainer"].paused``;
+        the schedules still see ``n_epochs``): :meth:`_resume_run` trains the rest,
+        :meth:`_release_run` drops it.
         """
         seeds = SeedManager(seed, device, rank=0 if ctx is None else ctx.rank)
         n_samples = X_model.shape[0]
@@ -626,31 +660,62 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             start = len(history)
             trainer.history = history
             store = TensorStore(X_model, device)
+            run = {"module": module, "trainer": trainer, "store": store, "unwrap": unwrap, "seeds": seeds}
             # The schedules (SCL's warm-up, JCL's ramp) see the resolved number of epochs.
             objective.setup(n_samples, self.n_clusters, device, start + n_epochs)
-            try:
-                trainer.fit(store, start, start + n_epochs)
-                carried = training_state(trainer)  # before teardown frees the objective's state
-            except KeyboardInterrupt:
-                # Like skorch: keep a usable estimator at the last completed epoch.
-                trainer.restore_last_epoch()
-                trainer.stop_reason = "interrupted"
-                carried = training_state(trainer)
-                warnings.warn(
-                    f"fit was interrupted (KeyboardInterrupt); the model was {trainer._restored_to()}, "
-                    "with its history up to there.",
-                    UserWarning,
-                    stacklevel=4,
-                )
-            finally:
-                objective.teardown()
-                if neighbors is not None:
-                    neighbors.teardown()
-                unwrap()
-                del store, forward_module
-                trainer.forward_module = module
+            pause_at = start + n_trial if n_trial is not None and n_trial < n_epochs else None
+            self._advance(run, lambda: trainer.fit(store, start, start + n_epochs, pause_at=pause_at))
+        return run
 
-        return {"module": module, "trainer": trainer, "carried": carried}
+    def _resume_run(self, run: dict, stop_reason: str | None = None) -> None:
+        """Train the rest of a paused run, or with ``stop_reason`` end it where it paused."""
+        trainer = run["trainer"]
+        if stop_reason is not None:
+            trainer.stop(stop_reason)
+            run["carried"] = training_state(trainer)
+            self._release_run(run)
+            return
+        with run["seeds"].scoped_global_seed(resume=run.pop("global_rng")):
+            self._advance(run, lambda: trainer.resume(run["store"]))
+
+    def _advance(self, run: dict, train) -> None:
+        """Call ``train`` (the trainer's fit or resume); keep what a finished run leaves."""
+        trainer = run["trainer"]
+        try:
+            train()
+        except KeyboardInterrupt:
+            # Like skorch: keep a usable estimator at the last completed epoch.
+            trainer.restore_last_epoch()
+            trainer.paused, trainer.stop_reason = False, "interrupted"
+            warnings.warn(
+                f"fit was interrupted (KeyboardInterrupt); the model was {trainer._restored_to()}, "
+                "with its history up to there.",
+                UserWarning,
+                stacklevel=5,
+            )
+        except BaseException:
+            self._release_run(run)
+            raise
+        if trainer.paused:
+            # Dropout draws from the global generator: the resumed run continues its stream.
+            run["global_rng"] = run["seeds"].global_state()
+            return
+        run["carried"] = training_state(trainer)  # before the release frees the objective's state
+        self._release_run(run)
+
+    def _release_run(self, run: dict) -> None:
+        """Free a run's per-fit state (objective bank, neighbour graph, data copy, wrappers)."""
+        if "store" not in run:
+            return  # already released
+        trainer = run["trainer"]
+        if trainer.paused:
+            trainer.stop("restart_dropped")  # a trial that lost: its callbacks see the end
+        trainer.objective.teardown()
+        if trainer.neighbors is not None:
+            trainer.neighbors.teardown()
+        run.pop("unwrap")()
+        trainer.forward_module = run["module"]
+        del run["store"]
 
     def _build_module(self, layout: InputLayout, objective: Objective, mean, std) -> ClusterNet:
         if isinstance(self.backbone, torch.nn.Module):

@@ -129,6 +129,7 @@ class DRCClustering(BaseDeepClusterer):
         neighbor_probability=0.5,
         cluster_prior="auto",
         n_init="auto",
+        restart_fraction="auto",
         af_temperature=1.0,
         ap_temperature=1.0,
         balance_weight=1.0,
@@ -157,6 +158,7 @@ class DRCClustering(BaseDeepClusterer):
             neighbor_probability=neighbor_probability,
             cluster_prior=cluster_prior,
             n_init=n_init,
+            restart_fraction=restart_fraction,
         )
         self.af_temperature = af_temperature
         self.ap_temperature = ap_temperature

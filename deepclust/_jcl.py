@@ -146,6 +146,7 @@ class JCLClustering(BaseDeepClusterer):
         neighbor_probability=0.5,
         cluster_prior="auto",
         n_init="auto",
+        restart_fraction="auto",
         temperature=0.5,
         cluster_temperature=1.0,
         balance_weight=1.0,
@@ -178,6 +179,7 @@ class JCLClustering(BaseDeepClusterer):
             neighbor_probability=neighbor_probability,
             cluster_prior=cluster_prior,
             n_init=n_init,
+            restart_fraction=restart_fraction,
         )
         self.temperature = temperature
         self.cluster_temperature = cluster_temperature

@@ -194,6 +194,7 @@ class SCLClustering(BaseDeepClusterer):
         neighbor_probability=0.5,
         cluster_prior="auto",
         n_init="auto",
+        restart_fraction="auto",
         n_neighbors=10,
         rho=0.5,
         warmup_epochs=None,
@@ -230,6 +231,7 @@ class SCLClustering(BaseDeepClusterer):
             neighbor_probability=neighbor_probability,
             cluster_prior=cluster_prior,
             n_init=n_init,
+            restart_fraction=restart_fraction,
         )
         self.n_neighbors = n_neighbors
         self.rho = rho

@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from deepclust import DRCClustering, JCLClustering, SCLClustering
-from deepclust.training.restarts import mutual_information, resolve_n_init, restart_seeds
+from deepclust.training.restarts import mutual_information, resolve_n_init, restart_seeds, trial_epochs
 
 X, _ = make_blobs(n_samples=90, centers=3, n_features=4, random_state=0)
 FAST = dict(max_epochs=2, batch_size=32, device="cpu", random_state=0)
@@ -28,13 +28,76 @@ def test_mutual_information_is_high_for_confident_even_assignments():
 
 
 @pytest.mark.filterwarnings("ignore::deepclust.ClusterCollapseWarning")  # 24 random images, 2 epochs
-def test_auto_means_three_restarts_for_tables_and_one_for_images():
+def test_auto_means_three_restarts_except_for_large_image_sets():
     assert resolve_n_init("auto", "tabular") == 3
-    assert resolve_n_init("auto", "image") == 1
+    assert resolve_n_init("auto", "image", n_samples=10_000) == 3
+    assert resolve_n_init("auto", "image", n_samples=10_001) == 1
+    assert resolve_n_init("auto", "tabular", n_samples=10**6) == 3
     model = DRCClustering(n_clusters=3, **FAST).fit(X)
     assert model.restart_scores_.shape == (3,)
     images = np.random.default_rng(0).random((24, 8, 8)).astype(np.float32)
-    assert DRCClustering(n_clusters=2, **FAST).fit(images).restart_scores_.shape == (1,)
+    assert DRCClustering(n_clusters=2, **FAST).fit(images).restart_scores_.shape == (3,)
+
+
+def test_trial_epochs_are_a_share_of_the_budget_at_least_one():
+    assert trial_epochs("auto", "image", 100) == 30
+    assert trial_epochs("auto", "tabular", 100) == 100
+    assert trial_epochs(0.3, "tabular", 10) == 3  # no float round-up to 4
+    assert trial_epochs(0.01, "image", 6) == 1
+    assert trial_epochs(1.0, "image", 7) == 7
+
+
+IMAGES = np.random.default_rng(1).random((48, 8, 8)).astype(np.float32)
+
+
+@pytest.mark.filterwarnings("ignore::deepclust.ClusterCollapseWarning")  # random images, 4 epochs
+@pytest.mark.parametrize("cls", [DRCClustering, SCLClustering, JCLClustering])
+def test_a_trial_restart_that_trains_on_is_the_network_its_seed_trains_alone(cls):
+    # The trial pauses after 2 of 4 epochs; the kept run resumes with the whole budget's
+    # schedules and its random streams (views, batches, dropout), so it equals one
+    # uninterrupted fit from its seed. No input graph or prior: those come from the fit's seed.
+    kw = dict(FAST, max_epochs=4, tol=None, neighbor_positives=None, cluster_prior="uniform")
+    if cls is SCLClustering:
+        kw["warmup_epochs"] = 1
+    multi = cls(n_clusters=3, n_init=3, restart_fraction=0.5, **kw).fit(IMAGES)
+    assert multi.n_iter_ == 4 and multi.stop_reason_ == "max_epochs"
+    seed = restart_seeds(FAST["random_state"], 3)[multi.best_restart_]
+    alone = cls(n_clusters=3, n_init=1, **{**kw, "random_state": seed}).fit(IMAGES)
+    np.testing.assert_array_equal(multi.labels_, alone.labels_)
+    assert [h["loss"] for h in multi.history_] == pytest.approx([h["loss"] for h in alone.history_], rel=1e-6)
+    # The restarts were compared after their trial: the kept score is not the final one.
+    assert multi.best_restart_ == int(np.argmax(multi.restart_scores_))
+
+
+@pytest.mark.filterwarnings("ignore::deepclust.ClusterCollapseWarning")
+def test_every_trial_ends_for_its_callbacks_and_dropped_trials_say_so(capsys):
+    from deepclust.training.callbacks import Callback
+
+    class Ends(Callback):
+        def __init__(self):
+            self.begun, self.ended = 0, []
+
+        def on_train_begin(self, trainer):
+            self.begun += 1
+
+        def on_train_end(self, trainer):
+            self.ended.append((trainer.stop_reason, len(trainer.history)))
+
+    ends = Ends()
+    model = DRCClustering(n_clusters=3, n_init=3, restart_fraction=0.5, callbacks=[ends], verbose=1, **{**FAST, "max_epochs": 4, "tol": None}).fit(IMAGES)
+    assert ends.begun == 3 and len(ends.ended) == 3
+    assert sorted(ends.ended) == [("max_epochs", 4), ("restart_dropped", 2), ("restart_dropped", 2)]
+    out = capsys.readouterr().out
+    scored = [line for line in out.splitlines() if line.startswith("restart ")]
+    assert len(scored) == 3 and all(line.endswith("after 2 epochs") for line in scored)
+    assert out.count("restart dropped after its trial") == 2
+    assert f"kept restart {model.best_restart_ + 1} of 3 (the highest score) (trains on)" in out
+
+
+@pytest.mark.parametrize("bad", [0, -0.5, 1.5, "half"])
+def test_bad_restart_fraction_is_named(bad):
+    with pytest.raises(ValueError, match="restart_fraction"):
+        DRCClustering(n_clusters=2, restart_fraction=bad, **FAST).fit(X)
 
 
 @pytest.mark.parametrize("cls", [DRCClustering, SCLClustering, JCLClustering])
@@ -118,3 +181,14 @@ def test_verbose_says_each_restarts_score_and_which_was_kept(capsys):
     assert [line[:12] for line in lines if line.startswith("restart ")] == ["restart 1/2:", "restart 2/2:"]
     assert lines[-1] == f"kept restart {model.best_restart_ + 1} of 2 (the highest score)"
 
+
+
+def test_only_a_paused_trainer_resumes_or_stops():
+    from deepclust.training.trainer import Trainer
+
+    trainer = Trainer.__new__(Trainer)
+    trainer.paused = False
+    with pytest.raises(RuntimeError, match="not paused"):
+        trainer.resume(None)
+    with pytest.raises(RuntimeError, match="not paused"):
+        trainer.stop("restart_dropped")

@@ -105,6 +105,8 @@ _STOP_REASONS = {
     "converged": "converged (labels_changed stopped improving by tol for n_iter_no_change epochs)",
     "max_epochs": "all epochs of the budget done",
     "callback": "a callback asked to stop",
+    "restart_dropped": "restart dropped after its trial (another restart scored higher)",
+    "interrupted": "interrupted",
 }
 
 

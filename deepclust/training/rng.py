@@ -104,19 +104,34 @@ class SeedManager:
         self.augment.manual_seed(self.augment_seed(self.seed, self.rank, epoch))
 
     @contextlib.contextmanager
-    def scoped_global_seed(self) -> Iterator[None]:
+    def scoped_global_seed(self, resume: dict | None = None) -> Iterator[None]:
         """Seed torch's global RNG for module initialisation and dropout, then restore it.
 
         ``torch.nn`` layer initialisers and dropout draw from the global generator; forking
-        it keeps ``fit`` free of side effects on the caller's RNG state.
+        it keeps ``fit`` free of side effects on the caller's RNG state. ``resume`` (what
+        :meth:`global_state` returned inside an earlier scope) continues that scope's
+        stream instead of seeding a new one: a paused run resumes with the dropout draws
+        it would have made without the pause.
         """
-        devices = []
-        if self.device.type == "cuda":
-            devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+        devices = self._cuda_devices()
         with torch.random.fork_rng(devices=devices, enabled=True):
-            # torch.manual_seed would also reseed CUDA devices outside ``devices``.
-            torch.default_generator.manual_seed(self.seed + 3)
-            for index in devices:
-                with torch.cuda.device(index):
-                    torch.cuda.manual_seed(self.seed + 3)
+            if resume is not None:
+                torch.set_rng_state(resume["cpu"])
+                for index, state in zip(devices, resume["cuda"]):
+                    torch.cuda.set_rng_state(state, index)
+            else:
+                # torch.manual_seed would also reseed CUDA devices outside ``devices``.
+                torch.default_generator.manual_seed(self.seed + 3)
+                for index in devices:
+                    with torch.cuda.device(index):
+                        torch.cuda.manual_seed(self.seed + 3)
             yield
+
+    def global_state(self) -> dict:
+        """The global generators' states (inside :meth:`scoped_global_seed`), to resume them."""
+        return {"cpu": torch.get_rng_state(), "cuda": [torch.cuda.get_rng_state(i) for i in self._cuda_devices()]}
+
+    def _cuda_devices(self) -> list[int]:
+        if self.device.type != "cuda":
+            return []
+        return [self.device.index if self.device.index is not None else torch.cuda.current_device()]

@@ -286,6 +286,17 @@ class Trainer:
     (2, 2, True)
     >>> sorted(history[0])[:3]
     ['assignment_feature', 'assignment_probability', 'balance']
+
+    A run can pause (``pause_at``) and resume, as the restarts' trials do:
+
+    >>> objective.setup(n_samples=32, n_clusters=3, device=cpu, max_epochs=4)
+    >>> trainer.history = []
+    >>> _ = trainer.fit(store, start_epoch=0, end_epoch=4, pause_at=1)
+    >>> trainer.paused, trainer.next_epoch
+    (True, 1)
+    >>> _ = trainer.resume(store)
+    >>> trainer.paused, trainer.next_epoch, trainer.stop_reason
+    (False, 4, 'max_epochs')
     """
 
     max_nonfinite_steps = 5
@@ -328,6 +339,7 @@ class Trainer:
         self._consecutive_nonfinite = 0
         self.start_epoch = self.end_epoch = 0
         self.stop_reason: str | None = None
+        self.paused = False
 
     def _notify(self, hook: str, *args):
         stop = False
@@ -600,7 +612,7 @@ class Trainer:
         self._take_snapshot()
 
     # ------------------------------------------------------------------ the loop
-    def fit(self, store: TensorStore, start_epoch: int, end_epoch: int) -> list[dict]:
+    def fit(self, store: TensorStore, start_epoch: int, end_epoch: int, pause_at: int | None = None) -> list[dict]:
         """Train epochs ``start_epoch .. end_epoch - 1``; returns the history.
 
         A callback's ``on_train_begin`` may restore a saved state (see
@@ -609,11 +621,40 @@ class Trainer:
         ``on_train_begin`` (before any epoch) returning True; :attr:`stop_reason` then says
         ``"callback"`` unless the callback set its own reason (``"converged"``), and
         ``"max_epochs"`` when every epoch up to ``end_epoch`` ran.
+
+        ``pause_at`` (an epoch below ``end_epoch``) pauses the run before that epoch:
+        :attr:`paused` is then True, ``on_train_end`` has not been called, and
+        :meth:`resume` trains the remaining epochs as if the run had not paused (the
+        restarts' trial, :mod:`deepclust.training.restarts`).
         """
+        self._start(store, start_epoch, end_epoch)
+        # on_train_begin returning True (e.g. a resumed checkpoint that had converged) trains no epoch.
+        stop = self._notify("on_train_begin")
+        if self.distributed is not None:
+            stop = self.distributed.any_true(stop)
+        if not stop:
+            stop = self._run_epochs(store, end_epoch if pause_at is None else min(pause_at, end_epoch))
+        if not stop and self.next_epoch < end_epoch:
+            self.paused = True
+            return self.history
+        return self._finish(stop)
+
+    def resume(self, store: TensorStore) -> list[dict]:
+        """Train the rest of a run that :meth:`fit` paused (``pause_at``); returns the history."""
+        if not self.paused:
+            raise RuntimeError("resume() continues a paused fit(); this trainer is not paused.")
+        self.paused = False
+        return self._finish(self._run_epochs(store, self.end_epoch))
+
+    def stop(self, reason: str) -> None:
+        """End a paused run where it paused (``on_train_end`` runs; ``stop_reason = reason``)."""
+        if not self.paused:
+            raise RuntimeError("stop() ends a paused fit(); this trainer is not paused.")
+        self.paused, self.stop_reason = False, reason
+        self._notify("on_train_end")
+
+    def _start(self, store: TensorStore, start_epoch: int, end_epoch: int) -> None:
         n = len(store)
-        ctx = self.distributed
-        self.module.train()
-        self.forward_module.train()
         self.next_epoch = start_epoch
         self.previous_predictions = torch.full((n,), -1, dtype=torch.long, device=self.device)
         self._consecutive_nonfinite = 0
@@ -621,12 +662,15 @@ class Trainer:
         # Why the loop ended: "max_epochs" unless a callback stopped it (a callback may name
         # its reason, e.g. ConvergenceStop's "converged"); read by the estimators' stop_reason_.
         self.start_epoch, self.end_epoch, self.stop_reason = start_epoch, end_epoch, "max_epochs"
-        # on_train_begin returning True (e.g. a resumed checkpoint that had converged) trains no epoch.
-        stop = self._notify("on_train_begin")
-        if ctx is not None:
-            stop = ctx.any_true(stop)
+        self.paused = False
+
+    def _run_epochs(self, store: TensorStore, until: int) -> bool:
+        """Epochs ``next_epoch .. until - 1``; True when a callback stopped the run."""
+        n = len(store)
+        ctx = self.distributed
         self.module.train()
-        for epoch in range(self.next_epoch, end_epoch if not stop else self.next_epoch):
+        self.forward_module.train()
+        for epoch in range(self.next_epoch, until):
             self._notify("on_epoch_begin", epoch)
             self.objective.on_epoch_begin(epoch)
             if self.neighbors is not None:
@@ -680,8 +724,11 @@ class Trainer:
             if ctx is not None:
                 stop = ctx.any_true(stop)  # every rank stops after the same epoch
             if stop:
-                if self.stop_reason == "max_epochs" and self.next_epoch < end_epoch:
-                    self.stop_reason = "callback"
-                break
+                return True
+        return False
+
+    def _finish(self, stopped: bool) -> list[dict]:
+        if stopped and self.stop_reason == "max_epochs" and self.next_epoch < self.end_epoch:
+            self.stop_reason = "callback"
         self._notify("on_train_end")
         return self.history
