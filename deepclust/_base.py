@@ -279,9 +279,9 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         wine, breast cancer, seeds, glass and digits as rows, where a seed that merged two
         classes scored lowest of its three), 1 for images (three trial restarts on digits
         images: SCL 0.941 -> 0.958, JCL 0.963 -> 0.956, DRC 0.980 -> 0.976, 3 seeds, at 1.6
-        times the time), and 1 when ``callbacks`` are given (a callback follows one training run; with an explicit
-        ``n_init`` every restart goes through them). A warm start continues the kept
-        network without restarts.
+        times the time), and 1 when ``callbacks`` are given (a callback follows one
+        training run; with an explicit ``n_init`` every restart goes through them). A warm
+        start continues the kept network without restarts.
     restart_fraction : float in (0, 1] or "auto", default="auto"
         Share of the epoch budget every restart trains before the restarts are compared
         (ours). The highest-scoring restart then trains for the rest of the budget and the
@@ -669,13 +669,12 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
     def _resume_run(self, run: dict, stop_reason: str | None = None) -> None:
         """Train the rest of a paused run, or with ``stop_reason`` end it where it paused."""
         trainer = run["trainer"]
-        if stop_reason is not None:
-            trainer.stop(stop_reason)
-            run["carried"] = training_state(trainer)
-            self._release_run(run)
-            return
+        if stop_reason is None:
+            finish = lambda: trainer.resume(run["store"])  # noqa: E731
+        else:
+            finish = lambda: trainer.stop(stop_reason)  # noqa: E731
         with run["seeds"].scoped_global_seed(resume=run.pop("global_rng")):
-            self._advance(run, lambda: trainer.resume(run["store"]))
+            self._advance(run, finish)
 
     def _advance(self, run: dict, train) -> None:
         """Call ``train`` (the trainer's fit or resume); keep what a finished run leaves."""

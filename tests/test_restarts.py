@@ -190,3 +190,25 @@ def test_only_a_paused_trainer_resumes_or_stops():
         trainer.resume(None)
     with pytest.raises(RuntimeError, match="not paused"):
         trainer.stop("restart_dropped")
+
+
+@pytest.mark.filterwarnings("ignore::deepclust.ClusterCollapseWarning")
+def test_an_interrupt_during_a_later_trial_ends_the_kept_trial_where_it_paused():
+    from deepclust.training.callbacks import Callback
+
+    class InterruptSecondRestart(Callback):
+        begun = 0
+
+        def on_train_begin(self, trainer):
+            self.begun += 1
+
+        def on_epoch_end(self, trainer, entry):
+            if self.begun == 2:
+                raise KeyboardInterrupt
+
+    kw = {**FAST, "max_epochs": 4, "tol": None}
+    with pytest.warns(UserWarning, match="interrupted"):
+        model = DRCClustering(n_clusters=3, n_init=3, restart_fraction=0.5, callbacks=[InterruptSecondRestart()], **kw).fit(IMAGES)
+    assert len(model.restart_scores_) == 2  # no third restart
+    assert model.stop_reason_ == "interrupted"
+    assert model.n_iter_ == (2 if model.best_restart_ == 0 else 0)  # the kept trial stopped at its pause

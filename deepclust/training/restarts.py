@@ -12,8 +12,9 @@ group, so the best of three by score beat the mean of the three. Session 10 saw 
 USPS (the one poor JCL seed scored lowest) but also that the score does not order good fits
 by accuracy, so restarts remove bad local optima; they do not pick the best of good ones.
 
-For images a restart is judged before it ends (``restart_fraction``): every restart trains
-the first 30% of the budget, the highest-scoring one trains on and the others are dropped
+Image restarts (``n_init`` > 1) are judged before they end (``restart_fraction``): every
+restart trains the first 30% of the budget, the highest-scoring one trains on and the others
+are dropped
 (as a successive-halving search drops its weak candidates early). The schedules (SCL's
 warm-up, JCL's ramp) are those of the whole budget, so the kept run is exactly the run
 ``n_init=1`` would train from its seed.
