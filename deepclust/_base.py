@@ -628,7 +628,14 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             if not continuing:
                 # For predict's check that new images come on the training scale (see _check_input).
                 self._image_scale_ = (X_model.dtype == np.uint8, train_range[1]) if layout.is_image else None
-            augment = resolve_augment(self.augment, layout, torch.as_tensor(mean), torch.as_tensor(std), train_range)
+            augment = resolve_augment(
+                self.augment,
+                layout,
+                torch.as_tensor(mean),
+                torch.as_tensor(std),
+                train_range,
+                within_cluster_factor=lambda: space.within_cluster_factor(self.n_clusters),
+            )
             neighbors = self._make_neighbors(layout)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             # DDP and/or torch.compile wrap the module for the training forward pass only;

@@ -238,10 +238,10 @@ def test_resolve_named_presets(name):
     rgb = InputLayout("image", (3, 32, 32), "nhwc")
     tab = InputLayout("tabular", (5,), "tabular")
     x = _images(4, 3, 32, 32)
-    if name in ("tabular", "scarf"):
+    if name in ("tabular", "scarf", "cluster_noise"):
         with pytest.raises(ValueError, match="tabular"):
             resolve_augment(name, rgb, np.zeros(3), np.ones(3))
-        aug = resolve_augment(name, tab, np.zeros(5), np.ones(5))
+        aug = resolve_augment(name, tab, np.zeros(5), np.ones(5), within_cluster_factor=lambda: np.eye(5))
         assert aug(torch.zeros(4, 5), _gen()).shape == (4, 5)
         return
     aug = resolve_augment(name, rgb, np.zeros(3), np.ones(3))

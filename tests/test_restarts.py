@@ -128,7 +128,7 @@ def test_the_restarts_share_one_reduction_graph_and_prior_from_the_fits_seed(mon
 
     monkeypatch.setattr(input_space, "reduced_input", counting("reduced", input_space.reduced_input))
     monkeypatch.setattr(input_space, "input_neighbors", counting("neighbors", input_space.input_neighbors))
-    monkeypatch.setattr(input_space, "input_cluster_prior", counting("prior", input_space.input_cluster_prior))
+    monkeypatch.setattr(input_space, "input_clusters", counting("prior", input_space.input_clusters))
     wide = np.random.default_rng(0).normal(size=(90, 60)).astype(np.float32)  # > 50 columns: PCA, seeded
     DRCClustering(n_clusters=3, n_init=3, neighbor_positives="input", cluster_prior="input", **FAST).fit(wide)
     assert [len(c) for c in calls.values()] == [1, 1, 1]

@@ -9,6 +9,7 @@ images). The CC/SimCLR ops also expose ``sample_params(x, generator)`` and
 from .ops import (
     Clamp,
     Compose,
+    CorrelatedNoise,
     FeatureMask,
     MarginalResample,
     GaussianNoise,
@@ -32,12 +33,14 @@ from .presets import (
     simclr_preset,
     tabular_preset,
     scarf_preset,
+    cluster_noise_preset,
 )
 
 __all__ = [
     "PRESETS",
     "Clamp",
     "Compose",
+    "CorrelatedNoise",
     "FeatureMask",
     "MarginalResample",
     "GaussianNoise",
@@ -60,4 +63,5 @@ __all__ = [
     "simclr_preset",
     "tabular_preset",
     "scarf_preset",
+    "cluster_noise_preset",
 ]

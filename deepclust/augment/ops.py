@@ -371,6 +371,48 @@ class GaussianNoise:
         return f"GaussianNoise(std={self.std})"
 
 
+class CorrelatedNoise:
+    """Add ``scale * z @ factor`` with ``z ~ N(0, I)``: Gaussian noise of covariance
+    ``scale**2 * factor.T @ factor``.
+
+    ``factor`` is ``(r, n_features)``; with the factor of a covariance matrix (for example
+    :meth:`deepclust.training.input_space.InputSpace.within_cluster_factor`, the square root
+    of the within-cluster covariance of the input) the noise moves a sample along the
+    directions in which the data vary *inside* its clusters, not across them.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.augment import CorrelatedNoise
+    >>> factor = torch.tensor([[1.0, 1.0]])  # all the noise on the diagonal direction
+    >>> out = CorrelatedNoise(factor)(torch.zeros(1000, 2), torch.Generator().manual_seed(0))
+    >>> bool((out[:, 0] == out[:, 1]).all()), round(float(out[:, 0].std()), 1)
+    (True, 1.0)
+    """
+
+    _fresh_output = True
+
+    def __init__(self, factor: torch.Tensor, scale=1.0):
+        factor = torch.as_tensor(factor, dtype=torch.float32)
+        if factor.ndim != 2 or not bool(torch.isfinite(factor).all()):
+            raise ValueError(
+                f"CorrelatedNoise: factor must be a finite (r, n_features) matrix; got shape {tuple(factor.shape)}."
+            )
+        self.factor = factor
+        self.scale = _checks.real("CorrelatedNoise", "scale", scale, 0.0)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if x.ndim != 2 or x.shape[1] != self.factor.shape[1]:
+            raise ValueError(
+                f"CorrelatedNoise: expected a batch of shape (B, {self.factor.shape[1]}); got {tuple(x.shape)}."
+            )
+        z = torch.randn((x.shape[0], self.factor.shape[0]), generator=generator, device=x.device, dtype=x.dtype)
+        return x + self.scale * (z @ self.factor.to(x.device, x.dtype))
+
+    def __repr__(self) -> str:
+        return f"CorrelatedNoise(rank={self.factor.shape[0]}, scale={self.scale})"
+
+
 class FeatureMask:
     """Replace each feature, independently with probability ``p``, by ``fill`` (per feature).
 

@@ -11,6 +11,7 @@ from .._data import InputLayout
 from .ops import (
     Clamp,
     Compose,
+    CorrelatedNoise,
     FeatureMask,
     GaussianNoise,
     MarginalResample,
@@ -24,10 +25,12 @@ from .warp import RandomAffineElastic, RandomStrokeWidth
 from .erasing import RandomErasing
 
 #: Names accepted by the estimators' ``augment`` parameter.
-PRESETS = ("auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf")
+PRESETS = ("auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise")
 
 #: What augment="auto" means for tabular data and for grey images.
 TABULAR_AUTO = "scarf"
+#: The noise of the "cluster_noise" preset, in within-cluster standard deviations.
+CLUSTER_NOISE_SCALE = 1.0
 GREY_AUTO = "handwriting"
 
 Augmenter = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -74,6 +77,27 @@ def scarf_preset(p: float = 0.3, noise: float = 0.0, std: torch.Tensor | float =
     if noise > 0:
         ops.append(GaussianNoise(noise, scale=std))
     return Compose(ops)
+
+
+def cluster_noise_preset(factor: torch.Tensor, scale: float = CLUSTER_NOISE_SCALE) -> Compose:
+    """Tabular views: Gaussian noise with the input's within-cluster covariance (ours).
+
+    :class:`~deepclust.augment.CorrelatedNoise` with ``factor`` the square root of the
+    pooled within-cluster covariance of a k-means clustering of the input (the estimators
+    pass :meth:`~deepclust.training.input_space.InputSpace.within_cluster_factor`), times
+    ``scale``: a view moves a row along the directions in which rows vary inside clusters,
+    and hardly along the directions that separate them (see
+    :mod:`deepclust.training.cluster_noise`). Not in the papers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.augment import cluster_noise_preset
+    >>> aug = cluster_noise_preset(torch.eye(3))
+    >>> [type(op).__name__ for op in aug.ops], aug(torch.zeros(4, 3), torch.Generator().manual_seed(0)).shape
+    (['CorrelatedNoise'], torch.Size([4, 3]))
+    """
+    return Compose([CorrelatedNoise(factor, scale)])
 
 
 def grey_preset(value_range: tuple[float, float] = (0.0, 1.0), image_size: int = 16) -> Compose:
@@ -318,18 +342,22 @@ def _takes_generator(fn) -> bool:
     return len(params) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
-def resolve_augment(augment, layout: InputLayout, mean, std, value_range=(0.0, 1.0)) -> Augmenter | None:
+def resolve_augment(
+    augment, layout: InputLayout, mean, std, value_range=(0.0, 1.0), within_cluster_factor=None
+) -> Augmenter | None:
     """Turn the ``augment`` parameter into ``f(x, generator) -> x`` (or None for no augmentation).
 
     ``mean``/``std`` are the training statistics (per feature or per channel) used by the
     tabular preset; ``value_range`` is the (min, max) of the image values (``(0, 1)`` for
-    uint8 input), which image presets keep to.
+    uint8 input), which image presets keep to. ``within_cluster_factor`` is a function
+    without arguments returning the factor of "cluster_noise" (called only for that preset,
+    so that no other choice pays for the k-means it needs).
 
     Names: "auto" (tabular: "scarf"; grey images: "handwriting"; RGB: :func:`rgb_preset`,
     i.e. CC's pipeline), "cc" (:func:`cc_preset`, s = 0.5, no blur), "simclr"
     (:func:`simclr_preset`), "light" (:func:`light_preset`), "grey" (:func:`grey_preset`), "handwriting"
     (:func:`handwriting_preset`), "scarf" (:func:`scarf_preset`),
-    "tabular" (:func:`tabular_preset`). To tune a preset, pass it as a callable, e.g.
+    "cluster_noise" (:func:`cluster_noise_preset`), "tabular" (:func:`tabular_preset`). To tune a preset, pass it as a callable, e.g.
     ``augment=cc_preset(s=1.0, blur=True, image_size=96)``.
 
     A user callable may take ``(x, generator)`` or just ``(x,)``; it receives a float batch
@@ -377,12 +405,17 @@ def resolve_augment(augment, layout: InputLayout, mean, std, value_range=(0.0, 1
             return tabular_preset(torch.as_tensor(mean), torch.as_tensor(std))
         if augment == "scarf":
             return scarf_preset()
+        if augment == "cluster_noise":
+            if within_cluster_factor is None:
+                raise ValueError("augment='cluster_noise' needs the input's within_cluster_factor.")
+            return cluster_noise_preset(torch.as_tensor(within_cluster_factor()), CLUSTER_NOISE_SCALE)
         raise ValueError(
-            f"augment={augment!r} is an image preset but X is tabular; use 'scarf', 'tabular' or 'auto'."
+            f"augment={augment!r} is an image preset but X is tabular; use 'cluster_noise', 'scarf', "
+            "'tabular' or 'auto'."
         )
     channels, height, width = layout.sample_shape
     size = min(height, width)
-    if augment in ("tabular", "scarf"):
+    if augment in ("tabular", "scarf", "cluster_noise"):
         raise ValueError(f"augment={augment!r} needs tabular input; X holds images.")
     if augment == "auto" and channels != 3:
         augment = GREY_AUTO

@@ -4,7 +4,8 @@ A fit with ``n_init`` restarts trains several networks on the same data. What th
 derives from the *data* (not from a network) is computed once per fit, from the fit's seed,
 and handed to every restart: the per-feature (or per-channel) standardisation statistics,
 the standardised and PCA-reduced input, its nearest-neighbour graph (the input neighbour
-positives) and the k-means cluster prior. Each is computed on first use only, so a fit that
+positives), its k-means clusters, their shares (the cluster prior) and their pooled
+within-cluster covariance (the tables' within-cluster noise). Each is computed on first use only, so a fit that
 uses none of them never reduces its input. Restart 0 is therefore exactly the ``n_init=1``
 fit, and the later restarts differ from it by their network's seed alone; on a large table
 the reduction and the brute-force neighbour search, which can take longer than training,
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cluster_noise import within_cluster_factor
 from .neighbors import input_neighbors, reduced_input
-from .prior import input_cluster_prior
+from .prior import input_clusters, prior_from_labels
 
 
 class InputSpace:
@@ -43,6 +45,8 @@ class InputSpace:
     True
     >>> space.cluster_prior(2).round(2).tolist()
     [0.5, 0.5]
+    >>> space.within_cluster_factor(2).shape  # (reduced width, n_features)
+    (1, 1)
     """
 
     def __init__(self, X, mean, std, seed: int):
@@ -51,13 +55,17 @@ class InputSpace:
         self.std = std
         self.seed = int(seed)
         self._reduced: np.ndarray | None = None
+        self._components: np.ndarray | None = None
         self._graphs: dict[int, np.ndarray] = {}
-        self._priors: dict[int, np.ndarray] = {}
+        self._clusters: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._factors: dict[int, np.ndarray] = {}
 
     def reduced(self) -> np.ndarray:
         """The standardised, flattened and (where wide) PCA-reduced input (:func:`reduced_input`)."""
         if self._reduced is None:
-            self._reduced = reduced_input(self.X, self.mean, self.std, self.seed)
+            self._reduced, self._components = reduced_input(
+                self.X, self.mean, self.std, self.seed, return_components=True
+            )
         return self._reduced
 
     def neighbors(self, n_neighbors: int) -> np.ndarray:
@@ -67,9 +75,26 @@ class InputSpace:
             self._graphs[k] = input_neighbors(self.X, self.mean, self.std, k, self.seed, reduced=self.reduced())
         return self._graphs[k]
 
-    def cluster_prior(self, n_clusters: int) -> np.ndarray:
-        """The k-means cluster shares of :meth:`reduced`, mixed with equal shares (:func:`input_cluster_prior`)."""
+    def clusters(self, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
+        """k-means on :meth:`reduced` (:func:`input_clusters`): the rows it was fitted on, their labels."""
         k = int(n_clusters)
-        if k not in self._priors:
-            self._priors[k] = input_cluster_prior(self.reduced(), k, self.seed)
-        return self._priors[k]
+        if k not in self._clusters:
+            self._clusters[k] = input_clusters(self.reduced(), k, self.seed)
+        return self._clusters[k]
+
+    def cluster_prior(self, n_clusters: int) -> np.ndarray:
+        """The k-means cluster shares of :meth:`reduced`, mixed with equal shares (:mod:`~deepclust.training.prior`)."""
+        k = int(n_clusters)
+        if k < 2 or self.reduced().shape[0] <= k:
+            return np.full(k, 1.0 / k)
+        return prior_from_labels(self.clusters(k)[1], k)
+
+    def within_cluster_factor(self, n_clusters: int) -> np.ndarray:
+        """The factor of the pooled within-cluster covariance of :meth:`clusters` (:func:`within_cluster_factor`)."""
+        k = int(n_clusters)
+        if k not in self._factors:
+            rows, labels = self.clusters(k)
+            self._factors[k] = within_cluster_factor(
+                self.reduced()[rows], labels, self._components, np.asarray(self.std, dtype=np.float64).ravel()
+            )
+        return self._factors[k]

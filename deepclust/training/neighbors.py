@@ -41,11 +41,13 @@ _SEARCH_CHUNK = 1024
 SOURCES = ("input", "embedding", "both")
 
 
-def reduced_input(X: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int) -> np.ndarray:
+def reduced_input(X: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int, return_components: bool = False):
     """``X`` standardised per feature/channel, flattened and, where wide, PCA-reduced (float32).
 
     The space the input graph (and the input cluster prior) is computed in: at most 50
-    principal components, PCA fitted on at most 20,000 rows, ``X`` read in chunks.
+    principal components, PCA fitted on at most 20,000 rows, ``X`` read in chunks. With
+    ``return_components``, also the ``(r, width)`` PCA components that map a reduced row
+    back to the standardised, flattened space (None where ``X`` was not reduced).
 
     Examples
     --------
@@ -72,16 +74,18 @@ def reduced_input(X: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int) -
 
     width = int(np.prod(X.shape[1:]))
     if width <= _PCA_COMPONENTS:
-        return np.concatenate([chunk(s, min(n, s + _CHUNK)) for s in range(0, n, _CHUNK)])
+        reduced = np.concatenate([chunk(s, min(n, s + _CHUNK)) for s in range(0, n, _CHUNK)])
+        return (reduced, None) if return_components else reduced
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(n, size=min(n, _PCA_FIT_ROWS), replace=False))
     sample = (np.asarray(X[fit_rows], dtype=np.float32) * scale - mean) / std
     n_components = min(_PCA_COMPONENTS, sample.shape[0] - 1, width)
     pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed % (2**32))
     pca.fit(sample.reshape(sample.shape[0], -1))
-    return np.concatenate([pca.transform(chunk(s, min(n, s + _CHUNK))) for s in range(0, n, _CHUNK)]).astype(
+    reduced = np.concatenate([pca.transform(chunk(s, min(n, s + _CHUNK))) for s in range(0, n, _CHUNK)]).astype(
         np.float32
     )
+    return (reduced, pca.components_.astype(np.float32)) if return_components else reduced
 
 
 def input_neighbors(X: np.ndarray, mean, std, n_neighbors: int, seed: int = 0, reduced=None) -> np.ndarray:

@@ -51,20 +51,55 @@ def input_cluster_prior(reduced: np.ndarray, n_clusters: int, seed: int = 0, uni
     >>> input_cluster_prior(rows, 2).round(3).tolist()
     [0.625, 0.375]
     """
+    if n_clusters < 2 or reduced.shape[0] <= n_clusters:
+        return np.full(n_clusters, 1.0 / n_clusters)
+    return prior_from_labels(input_clusters(reduced, n_clusters, seed)[1], n_clusters, uniform_mix)
+
+
+def prior_from_labels(labels: np.ndarray, n_clusters: int, uniform_mix: float = UNIFORM_MIX) -> np.ndarray:
+    """The shares of ``labels`` mixed with equal shares (weight ``uniform_mix``), largest first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepclust.training.prior import prior_from_labels
+    >>> prior_from_labels(np.array([0, 0, 0, 1]), 2).round(3).tolist()
+    [0.625, 0.375]
+    """
+    uniform = np.full(n_clusters, 1.0 / n_clusters)
+    prior = (1.0 - uniform_mix) * np.bincount(labels, minlength=n_clusters) / labels.size + uniform_mix * uniform
+    return np.sort(prior)[::-1] / prior.sum()
+
+
+def input_clusters(reduced: np.ndarray, n_clusters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """k-means (3 initialisations) on at most 20,000 of the ``reduced`` rows.
+
+    Returns
+    -------
+    rows : ndarray of shape (m,)
+        The sorted indices of the rows k-means was fitted on (all rows when ``n <= 20,000``).
+    labels : ndarray of shape (m,)
+        Their clusters. With ``n_clusters < 2`` or no more rows than clusters, one cluster.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepclust.training.prior import input_clusters
+    >>> rows, labels = input_clusters(np.r_[np.zeros((3, 2)), np.ones((2, 2))], 2)
+    >>> rows.tolist(), sorted(np.bincount(labels).tolist())
+    ([0, 1, 2, 3, 4], [2, 3])
+    """
     from sklearn.cluster import KMeans
 
     n = reduced.shape[0]
-    uniform = np.full(n_clusters, 1.0 / n_clusters)
-    if n_clusters < 2 or n <= n_clusters:
-        return uniform
     rng = np.random.default_rng(seed)
-    rows = reduced if n <= _FIT_ROWS else reduced[np.sort(rng.choice(n, _FIT_ROWS, replace=False))]
+    rows = np.arange(n) if n <= _FIT_ROWS else np.sort(rng.choice(n, _FIT_ROWS, replace=False))
+    if n_clusters < 2 or n <= n_clusters:
+        return rows, np.zeros(rows.size, dtype=np.int64)
     with warnings.catch_warnings():
         # Duplicated rows give k-means fewer distinct clusters than K (its ConvergenceWarning):
         # the shares are still a valid prior (the uniform mix keeps every cluster alive), and
         # the user's fit reports a collapse itself if it happens.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        labels = KMeans(n_clusters, n_init=3, random_state=seed % (2**32)).fit_predict(rows)
-    shares = np.bincount(labels, minlength=n_clusters) / labels.size
-    prior = (1.0 - uniform_mix) * shares + uniform_mix * uniform
-    return np.sort(prior)[::-1] / prior.sum()
+        labels = KMeans(n_clusters, n_init=3, random_state=seed % (2**32)).fit_predict(reduced[rows])
+    return rows, labels

@@ -1,0 +1,131 @@
+"""Within-cluster noise for tables (deepclust.training.cluster_noise, CorrelatedNoise, the preset)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+
+from deepclust import DRCClustering, JCLClustering, SCLClustering
+from deepclust._data import InputLayout
+from deepclust.augment import CorrelatedNoise, cluster_noise_preset, resolve_augment
+from deepclust.training.cluster_noise import within_cluster_factor
+from deepclust.training.input_space import InputSpace
+
+from ._estimators import fast
+
+
+def _pooled_within_covariance(rows, labels):
+    centred = np.concatenate([rows[labels == c] - rows[labels == c].mean(0) for c in np.unique(labels)])
+    return centred.T @ centred / len(rows)
+
+
+def test_factor_is_the_square_root_of_the_pooled_within_cluster_covariance_on_the_raw_scale():
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(200, 4)) @ rng.normal(size=(4, 4))
+    labels = rng.integers(0, 3, size=200)
+    std = np.array([1.0, 2.0, 0.5, 10.0])
+    factor = within_cluster_factor(rows, labels, None, std)
+    expected = _pooled_within_covariance(rows, labels) * np.outer(std, std)
+    np.testing.assert_allclose(factor.T @ factor, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_factor_maps_a_reduced_space_back_through_the_components():
+    rng = np.random.default_rng(1)
+    components = np.linalg.qr(rng.normal(size=(6, 2)))[0].T  # (2, 6), orthonormal rows
+    rows = rng.normal(size=(100, 2))
+    labels = np.arange(100) % 2
+    factor = within_cluster_factor(rows, labels, components, np.ones(6))
+    assert factor.shape == (2, 6)
+    expected = components.T @ _pooled_within_covariance(rows, labels) @ components
+    np.testing.assert_allclose(factor.T @ factor, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_constant_features_get_no_noise():
+    rows = np.c_[np.random.default_rng(2).normal(size=(50, 1)), np.zeros((50, 1))]
+    factor = within_cluster_factor(rows, np.zeros(50, dtype=int), None, [1.0, 1.0])
+    assert np.isfinite(factor).all() and np.abs(factor[:, 1]).max() == 0.0
+
+
+def test_correlated_noise_has_the_factors_covariance_and_keeps_the_input():
+    factor = torch.tensor([[1.0, 0.5, 0.0], [0.0, 1.0, 2.0]])
+    x = torch.full((20000, 3), 3.0)
+    out = CorrelatedNoise(factor, scale=0.5)(x, torch.Generator().manual_seed(0))
+    assert torch.equal(x, torch.full((20000, 3), 3.0))  # not modified in place
+    noise = (out - x).double()
+    torch.testing.assert_close(noise.T @ noise / len(noise), 0.25 * (factor.T @ factor).double(), atol=0.03, rtol=0)
+    a = CorrelatedNoise(factor)(x[:8], torch.Generator().manual_seed(3))
+    assert torch.equal(a, CorrelatedNoise(factor)(x[:8], torch.Generator().manual_seed(3)))  # seeded
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"factor": torch.ones(3)}, "factor"),
+        ({"factor": torch.tensor([[float("nan"), 1.0]])}, "factor"),
+        ({"factor": torch.eye(2), "scale": -1.0}, "scale"),
+        ({"factor": torch.eye(2), "scale": float("inf")}, "scale"),
+    ],
+)
+def test_correlated_noise_rejects_bad_arguments_by_name(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CorrelatedNoise(**kwargs)
+
+
+def test_correlated_noise_names_a_batch_of_the_wrong_width():
+    with pytest.raises(ValueError, match=r"\(B, 2\)"):
+        CorrelatedNoise(torch.eye(2))(torch.zeros(4, 3), torch.Generator())
+
+
+def test_input_space_noise_follows_the_clusters_not_the_direction_that_separates_them():
+    # Two groups apart along feature 0; feature 1 is noise with the same spread in both.
+    rows, _ = make_blobs(n_samples=400, centers=[[0, 0], [30, 0]], cluster_std=[[1.0, 5.0]] * 2, random_state=0)
+    rows = rows.astype(np.float32)
+    space = InputSpace(rows, rows.mean(0), rows.std(0), seed=0)
+    covariance = space.within_cluster_factor(2).T.astype(np.float64) @ space.within_cluster_factor(2)
+    assert covariance[1, 1] == pytest.approx(25.0, rel=0.2)  # the noise feature's own variance
+    assert covariance[0, 0] == pytest.approx(1.0, rel=0.3)  # only the spread inside a group
+    assert space.within_cluster_factor(2) is space.within_cluster_factor(2)  # computed once
+
+
+def test_wide_tables_get_a_factor_of_the_reduced_rank():
+    X = np.random.default_rng(0).normal(size=(120, 70)).astype(np.float32)
+    factor = InputSpace(X, X.mean(0), X.std(0), seed=0).within_cluster_factor(3)
+    assert factor.shape == (50, 70) and np.isfinite(factor).all()
+
+
+def test_the_prior_is_unchanged_by_sharing_its_k_means_with_the_noise():
+    from deepclust.training.prior import input_cluster_prior
+
+    rows, _ = make_blobs(n_samples=[300, 100], centers=[[0, 0], [20, 20]], random_state=0)
+    rows = rows.astype(np.float32)
+    space = InputSpace(rows, np.zeros(2), np.ones(2), seed=4)
+    np.testing.assert_allclose(space.cluster_prior(2), input_cluster_prior(rows, 2, seed=4))
+
+
+def test_the_preset_is_resolved_lazily_and_only_for_tables():
+    tab = InputLayout("tabular", (3,), "tabular")
+    calls = []
+
+    def factor():
+        calls.append(1)
+        return np.eye(3)
+
+    resolve_augment("scarf", tab, np.zeros(3), np.ones(3), within_cluster_factor=factor)
+    assert calls == []  # another preset never pays for the k-means
+    aug = resolve_augment("cluster_noise", tab, np.zeros(3), np.ones(3), within_cluster_factor=factor)
+    assert calls == [1] and repr(aug) == repr(cluster_noise_preset(torch.eye(3)))
+    with pytest.raises(ValueError, match="tabular"):
+        resolve_augment("cluster_noise", InputLayout("image", (1, 8, 8), "nchw"), [0.0], [1.0])
+
+
+@pytest.mark.parametrize("cls", [DRCClustering, SCLClustering, JCLClustering])
+def test_estimators_fit_with_cluster_noise_and_reject_it_for_images(cls):
+    X, _ = make_blobs(n_samples=60, centers=3, n_features=4, random_state=0)
+    before = X.copy()
+    labels = fast(cls, n_clusters=3, augment="cluster_noise").fit_predict(X)
+    assert labels.shape == (60,) and np.array_equal(X, before)
+    images = np.random.default_rng(0).integers(0, 256, size=(40, 8, 8, 1), dtype=np.uint8)
+    with pytest.raises(ValueError, match="augment='cluster_noise'"):
+        fast(cls, n_clusters=2, augment="cluster_noise").fit(images)
