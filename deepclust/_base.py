@@ -127,10 +127,14 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         small VGG-style CNN) for grey or smaller images. A module
         must map a standardised batch of the model layout (``(B, n_features)`` or
         ``(B, C, H, W)``) to ``(B, D)``; it is deep-copied, never trained in place.
-    augment : {"auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf"}, None or callable, default="auto"
-        How the two views are made. "auto": for tabular data "scarf" (each feature
-        resampled from its marginal with p = 0.3, SCARF's corruption; ``scarf_preset``;
-        "tabular" is the former noise + masking); for grey images "handwriting" (an affine
+    augment : {"auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise"}, \
+None or callable, default="auto"
+        How the two views are made. "auto": for tabular data "cluster_noise" (Gaussian
+        noise with 0.7 times the square root of the input's within-cluster covariance under
+        k-means, so that a view varies a row the way rows vary inside clusters; ours, see
+        ``cluster_noise_preset`` and ``deepclust.training.cluster_noise``; "scarf" is the
+        previous default, each feature resampled from its marginal with p = 0.3, SCARF's
+        corruption, and "tabular" the noise + masking before it); for grey images "handwriting" (an affine
         + elastic warp, stroke width and noise, made for digits, MNIST, USPS; ours, see
         ``handwriting_preset``; "grey" is a general grey preset: crop, flip, rotation,
         contrast); CC's recipe for RGB (``rgb_preset``: crop, flip, colour jitter with

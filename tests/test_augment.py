@@ -264,8 +264,12 @@ def test_auto_preset_choices():
     grey = resolve_augment("auto", InputLayout("image", (1, 28, 28), "nhw"), np.zeros(1), np.ones(1))
     assert repr(grey) == repr(handwriting_preset(image_size=28))
     assert grey.ops[0].sigma == pytest.approx(28 / 8)
-    tab = resolve_augment("auto", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5))
-    assert [repr(op) for op in tab.ops] == ["MarginalResample(p=0.3)"]
+    tab = resolve_augment(
+        "auto", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5), within_cluster_factor=lambda: np.eye(5)
+    )
+    assert [repr(op) for op in tab.ops] == ["CorrelatedNoise(rank=5, scale=0.7)"]
+    scarf = resolve_augment("scarf", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5))
+    assert [repr(op) for op in scarf.ops] == ["MarginalResample(p=0.3)"]  # the previous default
 
 
 def test_user_callable_is_passed_through():
