@@ -42,7 +42,7 @@ def test_dev_suite_table_says_which_estimator_beats_the_best_classical():
     assert coil.startswith("| coil20 | images | 100 | 0.600 ± 0.000 (KMeans raw) | – | 0.850 ± 0.000 |")
     assert coil.endswith(f"| – | {R.CHOSEN_ON['coil20']} |")  # no deep estimator run
     assert "0.910 ± 0.010 (GMM std)" in iris and "0.950 ± 0.000 (50 ep)" in iris
-    assert iris.endswith("| DRC yes, SCL no | tabular: SCARF p, input neighbours, cluster prior, n_init |")
+    assert iris.endswith(f"| DRC yes, SCL no | {R.CHOSEN_ON['iris']} |")
     assert set(R.CHOSEN_ON) == set(R.DEV_SUITE)  # every set of the suite says what it chose
     assert R.dev_suite_table([]) == "(no dev-suite runs)"
 
