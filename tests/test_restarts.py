@@ -117,7 +117,7 @@ def test_the_kept_network_is_the_highest_scoring_and_the_first_is_n_init_1s(cls)
 def test_the_restarts_share_one_reduction_graph_and_prior_from_the_fits_seed(monkeypatch):
     import deepclust.training.input_space as input_space
 
-    calls = {"reduced": [], "neighbors": [], "prior": []}
+    calls = {"reduced": [], "neighbors": [], "clusters": []}
 
     def counting(name, func):
         def wrapped(*args, **kwargs):
@@ -128,16 +128,23 @@ def test_the_restarts_share_one_reduction_graph_and_prior_from_the_fits_seed(mon
 
     monkeypatch.setattr(input_space, "reduced_input", counting("reduced", input_space.reduced_input))
     monkeypatch.setattr(input_space, "input_neighbors", counting("neighbors", input_space.input_neighbors))
-    monkeypatch.setattr(input_space, "input_clusters", counting("prior", input_space.input_clusters))
+    monkeypatch.setattr(input_space, "input_clusters", counting("clusters", input_space.input_clusters))
     wide = np.random.default_rng(0).normal(size=(90, 60)).astype(np.float32)  # > 50 columns: PCA, seeded
     DRCClustering(n_clusters=3, n_init=3, neighbor_positives="input", cluster_prior="input", **FAST).fit(wide)
     assert [len(c) for c in calls.values()] == [1, 1, 1]
     assert calls["reduced"][0][-1] == FAST["random_state"]  # the fit's seed, restart 0's
-    assert calls["prior"][0][-1] == FAST["random_state"]
-    # Nothing is reduced when neither the input graph nor the input prior is used.
+    assert calls["clusters"][0][-1] == FAST["random_state"]
+    # The within-cluster noise (the tabular default) shares the prior's k-means: once per fit.
     for made in calls.values():
         made.clear()
     DRCClustering(n_clusters=3, n_init=2, neighbor_positives=None, cluster_prior="uniform", **FAST).fit(X)
+    assert [len(c) for c in calls.values()] == [1, 0, 1]
+    # Nothing is reduced when neither the input graph, the input prior nor the noise is used.
+    for made in calls.values():
+        made.clear()
+    DRCClustering(
+        n_clusters=3, n_init=2, neighbor_positives=None, cluster_prior="uniform", augment="scarf", **FAST
+    ).fit(X)
     assert [len(c) for c in calls.values()] == [0, 0, 0]
 
 
