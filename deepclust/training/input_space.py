@@ -18,7 +18,7 @@ import numpy as np
 
 from .cluster_noise import within_cluster_factor
 from .neighbors import input_neighbors, reduced_input
-from .prior import input_clusters, prior_from_labels
+from .prior import input_cluster_prior, input_clusters
 
 
 class InputSpace:
@@ -85,16 +85,12 @@ class InputSpace:
     def cluster_prior(self, n_clusters: int) -> np.ndarray:
         """The k-means cluster shares of :meth:`reduced`, mixed with equal shares (:mod:`~deepclust.training.prior`)."""
         k = int(n_clusters)
-        if k < 2 or self.reduced().shape[0] <= k:
-            return np.full(k, 1.0 / k)
-        return prior_from_labels(self.clusters(k)[1], k)
+        return input_cluster_prior(self.reduced(), k, labels=self.clusters(k)[1])
 
     def within_cluster_factor(self, n_clusters: int) -> np.ndarray:
         """The factor of the pooled within-cluster covariance of :meth:`clusters` (:func:`within_cluster_factor`)."""
         k = int(n_clusters)
         if k not in self._factors:
             rows, labels = self.clusters(k)
-            self._factors[k] = within_cluster_factor(
-                self.reduced()[rows], labels, self._components, np.asarray(self.std, dtype=np.float64).ravel()
-            )
+            self._factors[k] = within_cluster_factor(self.reduced()[rows], labels, self._components, self.std)
         return self._factors[k]

@@ -22,7 +22,9 @@ _FIT_ROWS = 20_000
 UNIFORM_MIX = 0.5
 
 
-def input_cluster_prior(reduced: np.ndarray, n_clusters: int, seed: int = 0, uniform_mix: float = UNIFORM_MIX) -> np.ndarray:
+def input_cluster_prior(
+    reduced: np.ndarray, n_clusters: int, seed: int = 0, uniform_mix: float = UNIFORM_MIX, labels=None
+) -> np.ndarray:
     """Cluster shares of k-means on ``reduced`` rows, mixed with equal shares.
 
     Parameters
@@ -35,6 +37,8 @@ def input_cluster_prior(reduced: np.ndarray, n_clusters: int, seed: int = 0, uni
         Seeds k-means and the subsample it is fitted on (at most 20,000 rows).
     uniform_mix : float
         Weight of the equal shares.
+    labels : ndarray or None
+        The k-means labels of :func:`input_clusters`, when the caller has them already.
 
     Returns
     -------
@@ -53,7 +57,9 @@ def input_cluster_prior(reduced: np.ndarray, n_clusters: int, seed: int = 0, uni
     """
     if n_clusters < 2 or reduced.shape[0] <= n_clusters:
         return np.full(n_clusters, 1.0 / n_clusters)
-    return prior_from_labels(input_clusters(reduced, n_clusters, seed)[1], n_clusters, uniform_mix)
+    if labels is None:
+        labels = input_clusters(reduced, n_clusters, seed)[1]
+    return prior_from_labels(labels, n_clusters, uniform_mix)
 
 
 def prior_from_labels(labels: np.ndarray, n_clusters: int, uniform_mix: float = UNIFORM_MIX) -> np.ndarray:
@@ -96,10 +102,11 @@ def input_clusters(reduced: np.ndarray, n_clusters: int, seed: int = 0) -> tuple
     rows = np.arange(n) if n <= _FIT_ROWS else np.sort(rng.choice(n, _FIT_ROWS, replace=False))
     if n_clusters < 2 or n <= n_clusters:
         return rows, np.zeros(rows.size, dtype=np.int64)
+    fit_rows = reduced if n <= _FIT_ROWS else reduced[rows]  # no copy when every row is used
     with warnings.catch_warnings():
         # Duplicated rows give k-means fewer distinct clusters than K (its ConvergenceWarning):
         # the shares are still a valid prior (the uniform mix keeps every cluster alive), and
         # the user's fit reports a collapse itself if it happens.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        labels = KMeans(n_clusters, n_init=3, random_state=seed % (2**32)).fit_predict(reduced[rows])
+        labels = KMeans(n_clusters, n_init=3, random_state=seed % (2**32)).fit_predict(fit_rows)
     return rows, labels
