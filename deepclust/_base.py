@@ -26,6 +26,7 @@ from .training.data import TensorStore
 from .training.neighbors import SOURCES as NEIGHBOR_SOURCES
 from .training.input_space import InputSpace
 from .training.neighbors import NeighborPositives
+from .training.head_refit import HEAD_REFITS, refit_head_to_kmeans, resolve_head_refit
 from .training.restarts import mutual_information, resolve_n_init, restart_seeds, trial_epochs
 from .training.rng import SeedManager, seed_from_random_state
 from .training.trainer import Trainer
@@ -295,6 +296,18 @@ None or callable, default="auto"
         fits. "auto": 1.0 for tabular data, 0.3 for images (three image restarts cost 1.6
         fits; on digits the seeds that merged two digits scored lowest of their three
         from 30% of the budget on, not yet at 20%).
+    head_refit : {"auto", "kmeans"} or None, default="auto"
+        What ends every training run (ours, not the papers'; DeepCluster's k-means
+        pseudo-labels, close to SCAN's self-labelling): "kmeans" runs k-means on the
+        L2-normalised representation (``normalize(transform(X))``) of the training data
+        and trains the cluster head (backbone frozen, a fraction of a second on a table)
+        to reproduce it, so ``labels_``, ``predict``, ``predict_proba`` and ``score`` all
+        come from the refitted head (see :mod:`deepclust.training.head_refit`). None keeps
+        the head as contrastive training left it (the papers' labelling). "auto": "kmeans"
+        for tabular data (chosen on the eight development tables, where k-means on the
+        representation scored higher than the head: DRC digits as rows 0.779 -> 0.876,
+        iris 0.909 -> 0.953, seeds 0-2, one restart), None for images (lower than the head
+        on digits images in session 10, higher on USPS and MNIST).
 """
 
 
@@ -383,6 +396,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "cluster_prior": [StrOptions({"auto", "uniform", "input"})],
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "restart_fraction": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
+        "head_refit": [StrOptions({"auto", *HEAD_REFITS}), None],
     }
 
     def __init_subclass__(cls, **kwargs):
@@ -419,6 +433,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         cluster_prior="auto",
         n_init="auto",
         restart_fraction="auto",
+        head_refit="auto",
     ):
         self.n_clusters = n_clusters
         self.backbone = backbone
@@ -444,6 +459,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self.cluster_prior = cluster_prior
         self.n_init = n_init
         self.restart_fraction = restart_fraction
+        self.head_refit = head_refit
 
     # ------------------------------------------------------------------ hooks for subclasses
     def _make_objective(self) -> Objective:
@@ -671,6 +687,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             trainer.history = history
             store = TensorStore(X_model, device)
             run = {"module": module, "trainer": trainer, "store": store, "unwrap": unwrap, "seeds": seeds}
+            # What ends every finished run (see _advance): the head refitted to k-means, or nothing.
+            run["head_refit"] = (resolve_head_refit(self.head_refit, layout.kind), seed, ctx)
             # The schedules (SCL's warm-up, JCL's ramp) see the resolved number of epochs.
             objective.setup(n_samples, self.n_clusters, device, start + n_epochs)
             pause_at = start + n_trial if n_trial is not None and n_trial < n_epochs else None
@@ -709,6 +727,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             # Dropout draws from the global generator: the resumed run continues its stream.
             run["global_rng"] = run["seeds"].global_state()
             return
+        refit, seed, ctx = run["head_refit"]
+        if refit == "kmeans":
+            refit_head_to_kmeans(run["module"], run["store"], self.n_clusters, seed, ctx)
         run["carried"] = training_state(trainer)  # before the release frees the objective's state
         self._release_run(run)
 

@@ -130,6 +130,7 @@ class DRCClustering(BaseDeepClusterer):
         cluster_prior="auto",
         n_init="auto",
         restart_fraction="auto",
+        head_refit="auto",
         af_temperature=1.0,
         ap_temperature=1.0,
         balance_weight=1.0,
@@ -159,6 +160,7 @@ class DRCClustering(BaseDeepClusterer):
             cluster_prior=cluster_prior,
             n_init=n_init,
             restart_fraction=restart_fraction,
+            head_refit=head_refit,
         )
         self.af_temperature = af_temperature
         self.ap_temperature = ap_temperature

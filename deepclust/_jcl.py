@@ -147,6 +147,7 @@ class JCLClustering(BaseDeepClusterer):
         cluster_prior="auto",
         n_init="auto",
         restart_fraction="auto",
+        head_refit="auto",
         temperature=0.5,
         cluster_temperature=1.0,
         balance_weight=1.0,
@@ -180,6 +181,7 @@ class JCLClustering(BaseDeepClusterer):
             cluster_prior=cluster_prior,
             n_init=n_init,
             restart_fraction=restart_fraction,
+            head_refit=head_refit,
         )
         self.temperature = temperature
         self.cluster_temperature = cluster_temperature

@@ -195,6 +195,7 @@ class SCLClustering(BaseDeepClusterer):
         cluster_prior="auto",
         n_init="auto",
         restart_fraction="auto",
+        head_refit="auto",
         n_neighbors=10,
         rho=0.5,
         warmup_epochs=None,
@@ -232,6 +233,7 @@ class SCLClustering(BaseDeepClusterer):
             cluster_prior=cluster_prior,
             n_init=n_init,
             restart_fraction=restart_fraction,
+            head_refit=head_refit,
         )
         self.n_neighbors = n_neighbors
         self.rho = rho
