@@ -729,7 +729,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             return
         refit, seed, ctx = run["head_refit"]
         if refit == "kmeans":
-            refit_head_to_kmeans(run["module"], run["store"], self.n_clusters, seed, ctx)
+            _, agreement = refit_head_to_kmeans(run["module"], run["store"], self.n_clusters, seed, ctx)
+            if trainer.history:
+                trainer.history[-1]["head_refit_agreement"] = agreement
         run["carried"] = training_state(trainer)  # before the release frees the objective's state
         self._release_run(run)
 

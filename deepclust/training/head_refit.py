@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["HEAD_REFIT_AUTO", "HEAD_REFITS", "refit_head_to_kmeans", "resolve_head_refit", "store_features"]
+__all__ = ["HEAD_REFIT_AUTO", "HEAD_REFITS", "MIN_AGREEMENT", "refit_head_to_kmeans", "resolve_head_refit", "store_features"]
 
 #: Values of the estimators' ``head_refit`` parameter (besides "auto" and None).
 HEAD_REFITS = ("kmeans",)
@@ -43,6 +43,9 @@ _STEPS = 300
 _BATCH = 1024
 _LR = 1e-2
 _FEATURE_BATCH = 1024
+#: Below this share of training rows on which the refitted head agrees with k-means, the
+#: trained head is kept.
+MIN_AGREEMENT = 0.9
 
 
 def resolve_head_refit(head_refit: str | None, kind: str) -> str | None:
@@ -76,7 +79,9 @@ def store_features(module: torch.nn.Module, store, batch_size: int = _FEATURE_BA
         module.train(was_training)
 
 
-def refit_head_to_kmeans(module: torch.nn.Module, store, n_clusters: int, seed: int, distributed=None) -> np.ndarray | None:
+def refit_head_to_kmeans(
+    module: torch.nn.Module, store, n_clusters: int, seed: int, distributed=None
+) -> tuple[np.ndarray | None, float]:
     """Train ``module.cluster_head`` to reproduce k-means on the normalised representation.
 
     Parameters
@@ -97,7 +102,10 @@ def refit_head_to_kmeans(module: torch.nn.Module, store, n_clusters: int, seed: 
     -------
     labels : ndarray of shape (n_samples,) or None
         The k-means labels the head was fitted to; None (head unchanged) when the
-        representation is not finite (a diverged fit keeps its head).
+        representation is not finite (a diverged fit keeps its head) or when the refitted
+        head agrees with them on fewer than :data:`MIN_AGREEMENT` of the rows.
+    agreement : float
+        That share (NaN for a non-finite representation).
 
     Examples
     --------
@@ -111,16 +119,16 @@ def refit_head_to_kmeans(module: torch.nn.Module, store, n_clusters: int, seed: 
     >>> X = np.r_[np.zeros((20, 2)), np.full((20, 2), 5.0)].astype(np.float32)
     >>> X += np.random.default_rng(0).normal(scale=0.1, size=X.shape).astype(np.float32)
     >>> net = ClusterNet(MLPBackbone(2, hidden=(8,), out_features=4), 4, 2, Standardize(torch.zeros(2), torch.ones(2), image=False), None)
-    >>> labels = refit_head_to_kmeans(net, TensorStore(X, "cpu"), 2, seed=0)
+    >>> labels, agreement = refit_head_to_kmeans(net, TensorStore(X, "cpu"), 2, seed=0)
     >>> head = net.eval()(torch.from_numpy(X)).logits.argmax(1).numpy()
-    >>> bool((head == labels).all()), sorted(np.bincount(labels).tolist())
-    (True, [20, 20])
+    >>> bool((head == labels).all()), agreement, sorted(np.bincount(labels).tolist())
+    (True, 1.0, [20, 20])
     """
     from sklearn.cluster import KMeans
 
     features = store_features(module, store)
     if not bool(torch.isfinite(features).all()):
-        return None
+        return None, float("nan")
     z = F.normalize(features, dim=1).cpu().numpy().astype(np.float64)
     n = z.shape[0]
     rng = np.random.default_rng(seed)
@@ -131,14 +139,37 @@ def refit_head_to_kmeans(module: torch.nn.Module, store, n_clusters: int, seed: 
         warnings.simplefilter("ignore", ConvergenceWarning)
         kmeans = KMeans(n_clusters, n_init=_KMEANS_INIT, random_state=seed % (2**32)).fit(z[rows])
     labels = kmeans.predict(z).astype(np.int64)
-    _fit_head(module.cluster_head, features, torch.from_numpy(labels).to(features.device), seed)
+    target = torch.from_numpy(labels).to(features.device)
+    trained = {k: v.clone() for k, v in module.cluster_head.state_dict().items()}
+    _fit_head(module.cluster_head, features, target, seed)
+    with torch.no_grad():
+        agreement = float((module.cluster_head(features).argmax(1) == target).float().mean())
+    if agreement < MIN_AGREEMENT:
+        # The head cannot draw these cells (e.g. a representation whose rows differ by tiny
+        # angles): the trained head is the better predictor.
+        module.cluster_head.load_state_dict(trained)
+        labels = None
     if distributed is not None:
         distributed.broadcast_(*(p.data for p in module.cluster_head.parameters()))
-    return labels
+    return labels, agreement
 
 
 def _fit_head(head: torch.nn.Module, features: torch.Tensor, labels: torch.Tensor, seed: int) -> None:
-    """Cross-entropy fit of ``head`` on fixed ``features`` (its own Adam, its own generator)."""
+    """Cross-entropy fit of ``head`` on fixed ``features`` (its own Adam, its own generator).
+
+    The fit runs on standardised features, with the standardisation folded into the head's
+    first linear layer before and after (the same function throughout): a representation
+    whose rows share a large common component and differ in small ones (a network early
+    in training) is otherwise too badly conditioned for a few hundred Adam steps.
+    """
+    first = head if isinstance(head, torch.nn.Linear) else next(m for m in head.modules() if isinstance(m, torch.nn.Linear))
+    mean = features.mean(0)
+    std = features.std(0)
+    std = torch.where(std > 1e-12, std, torch.ones_like(std))  # constant columns: nothing to rescale
+    with torch.no_grad():  # the same function of standardised features
+        first.bias.add_(first.weight @ mean)
+        first.weight.mul_(std)
+    standardised = (features - mean) / std
     was_training = head.training
     head.train()
     generator = torch.Generator().manual_seed(seed % (2**63))
@@ -147,8 +178,11 @@ def _fit_head(head: torch.nn.Module, features: torch.Tensor, labels: torch.Tenso
     with torch.enable_grad():
         for _ in range(_STEPS):
             index = torch.randint(0, features.shape[0], (batch,), generator=generator).to(features.device)
-            loss = F.cross_entropy(head(features[index]), labels[index])
+            loss = F.cross_entropy(head(standardised[index]), labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+    with torch.no_grad():  # back to raw features
+        first.weight.div_(std)
+        first.bias.sub_(first.weight @ mean)
     head.train(was_training)
