@@ -688,7 +688,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             store = TensorStore(X_model, device)
             run = {"module": module, "trainer": trainer, "store": store, "unwrap": unwrap, "seeds": seeds}
             # What ends every finished run (see _advance): the head refitted to k-means, or nothing.
-            run["head_refit"] = (resolve_head_refit(self.head_refit, layout.kind), seed, ctx)
+            run["head_refit"] = (resolve_head_refit(self.head_refit, layout.kind), seed, ctx, start)
             # The schedules (SCL's warm-up, JCL's ramp) see the resolved number of epochs.
             objective.setup(n_samples, self.n_clusters, device, start + n_epochs)
             pause_at = start + n_trial if n_trial is not None and n_trial < n_epochs else None
@@ -727,8 +727,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             # Dropout draws from the global generator: the resumed run continues its stream.
             run["global_rng"] = run["seeds"].global_state()
             return
-        refit, seed, ctx = run["head_refit"]
-        if refit == "kmeans":
+        refit, seed, ctx, start = run["head_refit"]
+        if refit == "kmeans" and len(trainer.history) > start:  # a run that trained (max_epochs=0 does not)
             _, agreement = refit_head_to_kmeans(run["module"], run["store"], self.n_clusters, seed, ctx)
             if trainer.history:
                 trainer.history[-1]["head_refit_agreement"] = agreement
