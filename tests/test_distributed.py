@@ -176,7 +176,8 @@ def _worker(rank, port, outdir):
         results["poisoned"] = {"skipped": poisoned.history_[0]["skipped_steps"], "state": _state(poisoned)}
         # Checkpoint: each rank gets its own directory; only rank 0's is written to and read.
         ckdir = os.path.join(outdir, f"ck{rank}")
-        reference = _fit(SCLClustering, X, max_epochs=3)
+        # n_init=1: the checkpointed fits have callbacks, hence one restart ("auto").
+        reference = _fit(SCLClustering, X, max_epochs=3, n_init=1)
         _fit(SCLClustering, X, max_epochs=3, callbacks=[Checkpoint(ckdir), InterruptAt(2)])
         checkpoint = Checkpoint(ckdir)
         resumed = _fit(SCLClustering, X, max_epochs=3, callbacks=[checkpoint])

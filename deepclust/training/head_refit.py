@@ -66,7 +66,19 @@ def resolve_head_refit(head_refit: str | None, kind: str) -> str | None:
 
 @torch.no_grad()
 def store_features(module: torch.nn.Module, store, batch_size: int = _FEATURE_BATCH) -> torch.Tensor:
-    """The eval-mode backbone features of every row of ``store`` (float32, on the store's device)."""
+    """The eval-mode backbone features of every row of ``store`` (float32, on the store's device).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from deepclust.nn.backbones import MLPBackbone
+    >>> from deepclust.nn.model import ClusterNet, Standardize
+    >>> from deepclust.training.data import TensorStore
+    >>> from deepclust.training.head_refit import store_features
+    >>> net = ClusterNet(MLPBackbone(2, hidden=(8,), out_features=4), 4, 2, Standardize(torch.zeros(2), torch.ones(2), image=False), None)
+    >>> store_features(net, TensorStore(np.ones((5, 2), dtype=np.float32), "cpu"), batch_size=2).shape
+    torch.Size([5, 4])
+    """
     was_training = module.training
     module.eval()
     try:
