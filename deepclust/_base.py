@@ -727,12 +727,15 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             # Dropout draws from the global generator: the resumed run continues its stream.
             run["global_rng"] = run["seeds"].global_state()
             return
+        run["carried"] = training_state(trainer)  # before the release frees the objective's state
         refit, seed, ctx, start = run["head_refit"]
         if refit == "kmeans" and len(trainer.history) > start:  # a run that trained (max_epochs=0 does not)
+            # A warm start continues the head training left, not the refitted one (2 + 2 epochs = 4).
+            run["carried"]["trained_cluster_head"] = {
+                k: v.detach().cpu().clone() for k, v in run["module"].cluster_head.state_dict().items()
+            }
             _, agreement = refit_head_to_kmeans(run["module"], run["store"], self.n_clusters, seed, ctx)
-            if trainer.history:
-                trainer.history[-1]["head_refit_agreement"] = agreement
-        run["carried"] = training_state(trainer)  # before the release frees the objective's state
+            trainer.history[-1]["head_refit_agreement"] = agreement
         self._release_run(run)
 
     def _release_run(self, run: dict) -> None:

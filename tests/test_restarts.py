@@ -100,7 +100,10 @@ def test_bad_restart_fraction_is_named(bad):
 
 @pytest.mark.parametrize("cls", [DRCClustering, SCLClustering, JCLClustering])
 def test_the_kept_network_is_the_highest_scoring_and_the_first_is_n_init_1s(cls):
-    kw = dict(FAST, warmup_epochs=1) if cls is SCLClustering else FAST
+    # head_refit=None: on these easy blobs every refitted head is a perfect, balanced
+    # partition, so all restarts would tie at log(3) (the refit has its own tests).
+    kw = dict(FAST, head_refit=None)
+    kw = dict(kw, warmup_epochs=1) if cls is SCLClustering else kw
     single = cls(n_clusters=3, n_init=1, **kw).fit(X)
     multi = cls(n_clusters=3, n_init=3, **kw).fit(X)
     # Restart 0 is the network n_init=1 trains (same seed, same stream).

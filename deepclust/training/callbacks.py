@@ -315,7 +315,7 @@ class Checkpoint(Callback):
     ...     def on_epoch_end(self, trainer, entry):
     ...         return entry["epoch"] == 1
     >>> X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
-    >>> params = dict(n_clusters=3, max_epochs=3, batch_size=32, device="cpu", random_state=0)
+    >>> params = dict(n_clusters=3, max_epochs=3, batch_size=32, n_init=1, device="cpu", random_state=0)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     checkpoint = Checkpoint(tmp, every=1)
     ...     first = DRCClustering(**params, callbacks=[checkpoint, Interrupt()]).fit(X)

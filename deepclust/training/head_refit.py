@@ -151,6 +151,9 @@ def refit_head_to_kmeans(
         warnings.simplefilter("ignore", ConvergenceWarning)
         kmeans = KMeans(n_clusters, n_init=_KMEANS_INIT, random_state=seed % (2**32)).fit(z[rows])
     labels = kmeans.predict(z).astype(np.int64)
+    with torch.no_grad():
+        trained_labels = module.cluster_head(features).argmax(1).cpu().numpy()
+    labels = _matched_to(labels, trained_labels, n_clusters)
     target = torch.from_numpy(labels).to(features.device)
     trained = {k: v.clone() for k, v in module.cluster_head.state_dict().items()}
     _fit_head(module.cluster_head, features, target, seed)
@@ -164,6 +167,23 @@ def refit_head_to_kmeans(
     if distributed is not None:
         distributed.broadcast_(*(p.data for p in module.cluster_head.parameters()))
     return labels, agreement
+
+
+def _matched_to(labels: np.ndarray, reference: np.ndarray, n_clusters: int) -> np.ndarray:
+    """``labels`` renumbered to agree most with ``reference`` (the Hungarian matching).
+
+    The refitted head's cluster ``k`` is then, as far as possible, the trained head's
+    cluster ``k``: the numbering does not depend on the k-means seed, and ``predict_proba``
+    keeps its columns' meaning.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    overlap = np.zeros((n_clusters, n_clusters), dtype=np.int64)
+    np.add.at(overlap, (labels, reference), 1)
+    rows, cols = linear_sum_assignment(-overlap)
+    mapping = np.empty(n_clusters, dtype=np.int64)
+    mapping[rows] = cols
+    return mapping[labels]
 
 
 def _fit_head(head: torch.nn.Module, features: torch.Tensor, labels: torch.Tensor, seed: int) -> None:

@@ -83,6 +83,11 @@ class WarmStart(Callback):
 
     def on_train_begin(self, trainer) -> None:
         state = dict(self.state)
+        trained_head = state.pop("trained_cluster_head", None)
+        if trained_head is not None:
+            # The previous fit refitted its head to k-means (head_refit): training goes on
+            # from the head it had trained.
+            trainer.module.cluster_head.load_state_dict(trained_head)
         state["module"] = trainer.module.state_dict()
         state["history"] = trainer.history
         state["epoch"] = trainer.next_epoch
