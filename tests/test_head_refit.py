@@ -119,3 +119,12 @@ def test_a_warm_start_continues_and_refits_again():
     assert model.n_iter_ == 5
     z = normalize(model.transform(X))
     assert adjusted_rand_score(KMeans(3, n_init=10, random_state=0).fit_predict(z), model.labels_) >= 0.9
+
+
+def test_the_refitted_clusters_keep_the_trained_heads_numbering():
+    net = _net()
+    store = TensorStore(X, "cpu")
+    first, _ = refit_head_to_kmeans(net, store, 3, seed=0)
+    for seed in range(1, 7):  # other k-means seeds number the same partition otherwise
+        again, _ = refit_head_to_kmeans(net, store, 3, seed=seed)
+        np.testing.assert_array_equal(again, first)

@@ -9,6 +9,9 @@ it, the refit *trains the head* (backbone frozen) with cross-entropy on the k-me
 of the un-augmented training data. ``labels_`` and ``predict`` then agree with k-means on
 the training data (a linear or two-layer head reproduces the k-means cells: agreement 1.0
 on four development tables, DRC and JCL), and ``predict`` stays a forward pass on new data.
+The k-means clusters are numbered to match the trained head's (Hungarian matching), so
+cluster ``k`` keeps its meaning, and a warm start goes on training from the head training
+left (the estimators carry it in their training state), so 2 + 2 epochs still equal 4.
 
 Nothing of this is in DRC, SCL or JCL; it is the last step of DeepCluster-style pipelines
 (k-means pseudo-labels, Caron et al. 2018) and close to SCAN's self-labelling stage (Van
