@@ -163,8 +163,8 @@ def refit_head_to_kmeans(
     with torch.no_grad():
         agreement = float((module.cluster_head(features).argmax(1) == target).float().mean())
     if agreement < MIN_AGREEMENT:
-        # The head cannot draw these cells in its few steps (seen only on a network one
-        # epoch into training): keep the head training left rather than a poor copy.
+        # The head could not draw these cells in its few steps (not seen on the development
+        # tables): keep the head training left rather than a poor copy.
         module.cluster_head.load_state_dict(trained)
         labels = None
     if distributed is not None:
