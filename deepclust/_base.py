@@ -688,7 +688,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             store = TensorStore(X_model, device)
             run = {"module": module, "trainer": trainer, "store": store, "unwrap": unwrap, "seeds": seeds}
             # What ends every finished run (see _advance): the head refitted to k-means, or nothing.
-            run["head_refit"] = (resolve_head_refit(self.head_refit, layout.kind), seed, ctx, start)
+            run["head_refit"], run["start"] = resolve_head_refit(self.head_refit, layout.kind), start
             # The schedules (SCL's warm-up, JCL's ramp) see the resolved number of epochs.
             objective.setup(n_samples, self.n_clusters, device, start + n_epochs)
             pause_at = start + n_trial if n_trial is not None and n_trial < n_epochs else None
@@ -728,13 +728,14 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             run["global_rng"] = run["seeds"].global_state()
             return
         run["carried"] = training_state(trainer)  # before the release frees the objective's state
-        refit, seed, ctx, start = run["head_refit"]
-        if refit == "kmeans" and len(trainer.history) > start:  # a run that trained (max_epochs=0 does not)
+        if run["head_refit"] == "kmeans" and len(trainer.history) > run["start"]:  # it trained (not max_epochs=0)
             # A warm start continues the head training left, not the refitted one (2 + 2 epochs = 4).
             run["carried"]["trained_cluster_head"] = {
                 k: v.detach().cpu().clone() for k, v in run["module"].cluster_head.state_dict().items()
             }
-            _, agreement = refit_head_to_kmeans(run["module"], run["store"], self.n_clusters, seed, ctx)
+            _, agreement = refit_head_to_kmeans(
+                run["module"], run["store"], self.n_clusters, run["seeds"].seed, trainer.distributed
+            )
             trainer.history[-1]["head_refit_agreement"] = agreement
         self._release_run(run)
 

@@ -23,12 +23,11 @@ trained, because k-means on the representation was lower than the head on digits
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.exceptions import ConvergenceWarning
+
+from .prior import subsampled_kmeans
 
 __all__ = ["HEAD_REFIT_AUTO", "HEAD_REFITS", "MIN_AGREEMENT", "refit_head_to_kmeans", "resolve_head_refit", "store_features"]
 
@@ -37,8 +36,7 @@ HEAD_REFITS = ("kmeans",)
 #: What ``head_refit="auto"`` means for tabular data and for images.
 HEAD_REFIT_AUTO = {"tabular": "kmeans", "image": None}
 
-# k-means fits on at most this many rows (then labels all of them), like the input prior's.
-_FIT_ROWS = 20_000
+# k-means (on at most 20,000 rows, then labelling all of them: subsampled_kmeans).
 _KMEANS_INIT = 10
 # The head's cross-entropy fit: cheap (features computed once), and enough steps for the
 # head to reproduce the k-means cells (agreement 1.0 on the development tables measured).
@@ -139,20 +137,11 @@ def refit_head_to_kmeans(
     >>> bool((head == labels).all()), agreement, sorted(np.bincount(labels).tolist())
     (True, 1.0, [20, 20])
     """
-    from sklearn.cluster import KMeans
-
     features = store_features(module, store)
     if not bool(torch.isfinite(features).all()):
         return None, float("nan")
     z = F.normalize(features, dim=1).cpu().numpy().astype(np.float64)
-    n = z.shape[0]
-    rng = np.random.default_rng(seed)
-    rows = np.arange(n) if n <= _FIT_ROWS else np.sort(rng.choice(n, _FIT_ROWS, replace=False))
-    with warnings.catch_warnings():
-        # A representation with fewer distinct rows than clusters: k-means says so (its
-        # ConvergenceWarning) and still labels every row; the fit reports a collapse itself.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        kmeans = KMeans(n_clusters, n_init=_KMEANS_INIT, random_state=seed % (2**32)).fit(z[rows])
+    _, kmeans = subsampled_kmeans(z, n_clusters, seed, n_init=_KMEANS_INIT)
     labels = kmeans.predict(z).astype(np.int64)
     with torch.no_grad():
         trained_labels = module.cluster_head(features).argmax(1).cpu().numpy()

@@ -77,8 +77,49 @@ def prior_from_labels(labels: np.ndarray, n_clusters: int, uniform_mix: float = 
     return np.sort(prior)[::-1] / prior.sum()
 
 
+def subsampled_kmeans(x: np.ndarray, n_clusters: int, seed: int = 0, n_init: int = 3):
+    """k-means (``n_init`` initialisations, seeded) on at most 20,000 of the rows of ``x``.
+
+    The one k-means of the engine: the input clusters of the prior and the noise
+    (:func:`input_clusters`) and the head refit
+    (:func:`~deepclust.training.head_refit.refit_head_to_kmeans`) both run it.
+
+    Returns
+    -------
+    rows : ndarray of shape (m,)
+        The sorted indices of the rows k-means was fitted on (all rows when ``n <= 20,000``;
+        otherwise a random sample drawn from ``seed``).
+    kmeans : sklearn.cluster.KMeans
+        Fitted on those rows (``kmeans.labels_`` are theirs; ``predict`` labels the others).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepclust.training.prior import subsampled_kmeans
+    >>> rows, kmeans = subsampled_kmeans(np.r_[np.zeros((3, 2)), np.ones((2, 2))], 2)
+    >>> rows.tolist(), sorted(np.bincount(kmeans.labels_).tolist())
+    ([0, 1, 2, 3, 4], [2, 3])
+    """
+    from sklearn.cluster import KMeans
+
+    rows = _fit_rows(x.shape[0], seed)
+    fit_rows = x if rows.size == x.shape[0] else x[rows]  # no copy when every row is used
+    with warnings.catch_warnings():
+        # Duplicated rows give k-means fewer distinct clusters than K (its ConvergenceWarning):
+        # it still labels every row, the prior's uniform mix keeps every cluster alive, and
+        # the user's fit reports a collapse itself if it happens.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        kmeans = KMeans(n_clusters, n_init=n_init, random_state=seed % (2**32)).fit(fit_rows)
+    return rows, kmeans
+
+
+def _fit_rows(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.arange(n) if n <= _FIT_ROWS else np.sort(rng.choice(n, _FIT_ROWS, replace=False))
+
+
 def input_clusters(reduced: np.ndarray, n_clusters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """k-means (3 initialisations) on at most 20,000 of the ``reduced`` rows.
+    """k-means (3 initialisations) on at most 20,000 of the ``reduced`` rows (:func:`subsampled_kmeans`).
 
     Returns
     -------
@@ -95,18 +136,9 @@ def input_clusters(reduced: np.ndarray, n_clusters: int, seed: int = 0) -> tuple
     >>> rows.tolist(), sorted(np.bincount(labels).tolist())
     ([0, 1, 2, 3, 4], [2, 3])
     """
-    from sklearn.cluster import KMeans
-
     n = reduced.shape[0]
-    rng = np.random.default_rng(seed)
-    rows = np.arange(n) if n <= _FIT_ROWS else np.sort(rng.choice(n, _FIT_ROWS, replace=False))
     if n_clusters < 2 or n <= n_clusters:
+        rows = _fit_rows(n, seed)
         return rows, np.zeros(rows.size, dtype=np.int64)
-    fit_rows = reduced if n <= _FIT_ROWS else reduced[rows]  # no copy when every row is used
-    with warnings.catch_warnings():
-        # Duplicated rows give k-means fewer distinct clusters than K (its ConvergenceWarning):
-        # the shares are still a valid prior (the uniform mix keeps every cluster alive), and
-        # the user's fit reports a collapse itself if it happens.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        labels = KMeans(n_clusters, n_init=3, random_state=seed % (2**32)).fit_predict(fit_rows)
-    return rows, labels
+    rows, kmeans = subsampled_kmeans(reduced, n_clusters, seed)
+    return rows, kmeans.labels_
