@@ -15,12 +15,14 @@ from sklearn.utils.validation import check_is_fitted
 from ._data import InputLayout, feature_statistics, validate_input, value_range
 from ._device import autocast_dtype, device_available, resolve_device
 from .augment.presets import PRESETS as AUGMENT_PRESETS
-from .augment.presets import resolve_augment
+from .augment.ops import CorrelatedNoise
+from .augment.presets import noise_follows_clusters, resolve_augment
 from .nn.backbones import build_backbone, infer_out_features
 from .nn.model import ClusterNet, Standardize
 from .objectives.base import Objective
 from .training.budget import AUTO_STEPS, ConvergenceStop, resolve_max_epochs
 from .training.callbacks import Callback, PrintLog, ProgressBar
+from .training.cluster_noise import ClusterNoiseRefresh
 from .training import distributed as _distributed
 from .training.data import TensorStore
 from .training.neighbors import SOURCES as NEIGHBOR_SOURCES
@@ -128,12 +130,15 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         small VGG-style CNN) for grey or smaller images. A module
         must map a standardised batch of the model layout (``(B, n_features)`` or
         ``(B, C, H, W)``) to ``(B, D)``; it is deep-copied, never trained in place.
-    augment : {"auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise"}, \
-None or callable, default="auto"
+    augment : {"auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise", \
+"input_cluster_noise"}, None or callable, default="auto"
         How the two views are made. "auto": for tabular data "cluster_noise" (Gaussian
         noise with 0.7 times the square root of the input's within-cluster covariance under
-        k-means, so that a view varies a row the way rows vary inside clusters; ours, see
-        ``cluster_noise_preset`` and ``deepclust.training.cluster_noise``; "scarf" is the
+        k-means, so that a view varies a row the way rows vary inside clusters, and from
+        epoch 10 on the within-cluster covariance of the network's own clusters, refreshed
+        after every epoch; ours, see ``cluster_noise_preset`` and
+        ``deepclust.training.cluster_noise``; "input_cluster_noise" keeps the input's
+        k-means throughout, the default of sessions 16-17; "scarf" is the
         previous default, each feature resampled from its marginal with p = 0.3, SCARF's
         corruption, and "tabular" the noise + masking before it); for grey images "handwriting" (an affine
         + elastic warp, stroke width and noise, made for digits, MNIST, USPS; ours, see
@@ -686,6 +691,10 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             start = len(history)
             trainer.history = history
             store = TensorStore(X_model, device)
+            if noise_follows_clusters(self.augment, layout):
+                # Last among the callbacks: it reads the network a warm start or checkpoint restored.
+                noise = next(op for op in augment.ops if isinstance(op, CorrelatedNoise))
+                trainer.callbacks.append(ClusterNoiseRefresh(noise, space, self.n_clusters, store))
             run = {"module": module, "trainer": trainer, "store": store, "unwrap": unwrap, "seeds": seeds}
             # What ends every finished run (see _advance): the head refitted to k-means, or nothing.
             run["head_refit"], run["start"] = resolve_head_refit(self.head_refit, layout.kind), start

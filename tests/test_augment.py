@@ -31,6 +31,7 @@ from deepclust.augment import (
     simclr_preset,
 )
 from deepclust.augment import ops as ops_module
+from deepclust.augment.presets import TABULAR_PRESETS
 from deepclust.augment.ops import adjust_hue
 from deepclust.nn.resnet import import_torchvision
 
@@ -238,7 +239,7 @@ def test_resolve_named_presets(name):
     rgb = InputLayout("image", (3, 32, 32), "nhwc")
     tab = InputLayout("tabular", (5,), "tabular")
     x = _images(4, 3, 32, 32)
-    if name in ("tabular", "scarf", "cluster_noise"):
+    if name in TABULAR_PRESETS:
         with pytest.raises(ValueError, match="tabular"):
             resolve_augment(name, rgb, np.zeros(3), np.ones(3))
         aug = resolve_augment(name, tab, np.zeros(5), np.ones(5), within_cluster_factor=lambda: np.eye(5))

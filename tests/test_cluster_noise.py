@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,9 @@ from sklearn.datasets import make_blobs
 from deepclust import DRCClustering, JCLClustering, SCLClustering
 from deepclust._data import InputLayout
 from deepclust.augment import CorrelatedNoise, cluster_noise_preset, resolve_augment
-from deepclust.training.cluster_noise import within_cluster_factor
+from deepclust.training.callbacks import Callback
+from deepclust.training.cluster_noise import ClusterNoiseRefresh, within_cluster_factor
+from deepclust.training.data import TensorStore
 from deepclust.training.input_space import InputSpace
 
 from ._estimators import fast
@@ -129,3 +133,76 @@ def test_estimators_fit_with_cluster_noise_and_reject_it_for_images(cls):
     images = np.random.default_rng(0).integers(0, 256, size=(40, 8, 8, 1), dtype=np.uint8)
     with pytest.raises(ValueError, match="augment='cluster_noise'"):
         fast(cls, n_clusters=2, augment="cluster_noise").fit(images)
+
+
+# ------------------------------------------------------------------ the noise follows the network's clusters
+@pytest.fixture
+def refresh_from_epoch_one(monkeypatch):
+    """Refresh after every epoch (the default starts at epoch 10, longer than these fits)."""
+    import deepclust.training.cluster_noise as cluster_noise
+
+    monkeypatch.setattr(cluster_noise, "REFRESH_START", 1)
+
+
+class _RecordNoise(Callback):
+    """The noise factor training ends with."""
+
+    def on_train_end(self, trainer):
+        self.factor = next(op for op in trainer.augment.ops if isinstance(op, CorrelatedNoise)).factor.clone()
+
+
+def _stretched_blobs():
+    # Three groups along feature 0, each stretched along feature 1 differently from the
+    # input's k-means (which cuts along the larger spread).
+    rows, _ = make_blobs(n_samples=150, centers=[[0, 0], [6, 0], [12, 0]], cluster_std=[[0.5, 8.0]] * 3, random_state=0)
+    return rows.astype(np.float32)
+
+
+def test_refresh_sets_the_factor_of_the_heads_clusters():
+    X = _stretched_blobs()
+    model = fast(DRCClustering, n_clusters=3, augment="input_cluster_noise", max_epochs=2).fit(X)
+    space = InputSpace(X, X.mean(0), X.std(0), seed=0)
+    noise = CorrelatedNoise(torch.as_tensor(space.within_cluster_factor(3)))
+    trainer = types.SimpleNamespace(module=model.module_, distributed=None, next_epoch=5)
+    refresh = ClusterNoiseRefresh(noise, space, 3, TensorStore(X, "cpu"), start=5)
+    refresh.on_epoch_end(trainer, {"epoch": 2})  # before the start: the input's k-means
+    np.testing.assert_array_equal(noise.factor.numpy(), space.within_cluster_factor(3))
+    refresh.on_train_begin(trainer)  # a run resumed past the start recomputes it
+    expected = space.within_cluster_factor(3, labels=model.predict(X))
+    np.testing.assert_allclose(noise.factor.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(expected, space.within_cluster_factor(3), rtol=1e-2, atol=1e-2)
+
+
+def test_cluster_noise_refreshes_and_input_cluster_noise_does_not(refresh_from_epoch_one):
+    X = _stretched_blobs()
+    space = InputSpace(X, X.mean(0), X.std(0), seed=0)
+    initial = space.within_cluster_factor(3)
+    factors = {}
+    for augment in ("auto", "cluster_noise", "input_cluster_noise"):
+        record = _RecordNoise()
+        fast(DRCClustering, n_clusters=3, augment=augment, callbacks=[record]).fit(X)
+        factors[augment] = record.factor.numpy()
+    np.testing.assert_allclose(factors["input_cluster_noise"], initial, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(factors["cluster_noise"], initial, rtol=1e-2, atol=1e-2)
+    np.testing.assert_array_equal(factors["auto"], factors["cluster_noise"])  # the tabular default
+
+
+def test_before_the_start_both_presets_train_the_same_network():
+    X = _stretched_blobs()
+    a = fast(DRCClustering, n_clusters=3, augment="cluster_noise").fit(X)  # 3 epochs < REFRESH_START
+    b = fast(DRCClustering, n_clusters=3, augment="input_cluster_noise").fit(X)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+
+
+@pytest.mark.parametrize(
+    "cls, extra",
+    [(DRCClustering, {}), (SCLClustering, {"warmup_epochs": 1}), (JCLClustering, {})],  # as in test_warm_start
+    ids=["DRC", "SCL", "JCL"],
+)
+def test_warm_start_with_a_refreshed_noise_equals_one_fit(cls, extra, refresh_from_epoch_one):
+    X = _stretched_blobs()
+    params = dict(n_clusters=3, max_epochs=2, **extra)
+    twice = fast(cls, warm_start=True, **params).fit(X).fit(X)
+    once = fast(cls, **{**params, "max_epochs": 4}).fit(X)
+    assert twice.n_iter_ == 4
+    np.testing.assert_allclose(twice.transform(X), once.transform(X), atol=1e-5)

@@ -128,6 +128,13 @@ class InterruptAt(Callback):
             raise KeyboardInterrupt
 
 
+class RecordNoise(Callback):
+    """The within-cluster noise factor a fit ends with."""
+
+    def on_train_end(self, trainer):
+        self.factor = trainer.augment.ops[0].factor.clone()
+
+
 def _fit(cls, X, stdout=None, **kwargs):
     params = dict(n_clusters=3, device="cpu", max_epochs=2, batch_size=16, random_state=0)
     params.update(kwargs)
@@ -187,6 +194,16 @@ def _worker(rank, port, outdir):
             "equal": bool(np.array_equal(reference.labels_, resumed.labels_))
             and all(torch.equal(a, b) for a, b in zip(_state(reference).values(), _state(resumed).values())),
         }
+        # The noise refreshed from the network's clusters after every epoch (from epoch 1 here).
+        import deepclust.training.cluster_noise as cluster_noise
+
+        record, start = RecordNoise(), cluster_noise.REFRESH_START
+        cluster_noise.REFRESH_START = 1
+        try:
+            refreshed = _fit(DRCClustering, X, max_epochs=2, n_init=1, augment="cluster_noise", callbacks=[record])
+        finally:
+            cluster_noise.REFRESH_START = start
+        results["refresh"] = {"factor": record.factor, "state": _state(refreshed)}
         torch.save(results, os.path.join(outdir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -278,6 +295,13 @@ def test_checkpoint_written_by_rank0_only_and_resume_is_exact(ranks):
     assert r0["files"] == ["checkpoint.pt"] and r1["files"] is None
     assert r0["resumed_epoch"] == r1["resumed_epoch"] == 2
     assert r0["equal"] and r1["equal"]
+
+
+def test_refreshed_noise_is_the_same_on_every_rank(ranks):
+    a, b = (r["refresh"] for r in ranks)
+    assert torch.isfinite(a["factor"]).all() and torch.equal(a["factor"], b["factor"])
+    for k in a["state"]:
+        assert torch.equal(a["state"][k], b["state"][k])
 
 
 # ---------------------------------------------------------------- single process

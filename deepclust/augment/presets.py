@@ -25,7 +25,13 @@ from .warp import RandomAffineElastic, RandomStrokeWidth
 from .erasing import RandomErasing
 
 #: Names accepted by the estimators' ``augment`` parameter.
-PRESETS = ("auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise")
+PRESETS = (
+    "auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise", "input_cluster_noise",
+)
+#: The tabular presets; "cluster_noise" and "input_cluster_noise" build the same views at the
+#: start, and only with "cluster_noise" does the engine let the noise follow the network's
+#: clusters during training (:class:`deepclust.training.cluster_noise.ClusterNoiseRefresh`).
+TABULAR_PRESETS = ("tabular", "scarf", "cluster_noise", "input_cluster_noise")
 
 #: What augment="auto" means for tabular data and for grey images.
 #: "cluster_noise" since session 16 (DRC, one restart, 5 seeds on the eight development tables:
@@ -91,7 +97,11 @@ def cluster_noise_preset(factor: torch.Tensor, scale: float = CLUSTER_NOISE_SCAL
     pass :meth:`~deepclust.training.input_space.InputSpace.within_cluster_factor`), times
     ``scale``: a view moves a row along the directions in which rows vary inside clusters,
     and hardly along the directions that separate them (see
-    :mod:`deepclust.training.cluster_noise`). Not in the papers.
+    :mod:`deepclust.training.cluster_noise`). Not in the papers. The estimators' presets
+    "cluster_noise" and "input_cluster_noise" are this op; with "cluster_noise" the engine
+    replaces the factor during training by that of the network's own clusters
+    (:class:`~deepclust.training.cluster_noise.ClusterNoiseRefresh`); a preset passed as a
+    callable keeps its factor.
 
     Examples
     --------
@@ -346,6 +356,23 @@ def _takes_generator(fn) -> bool:
     return len(params) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
+def noise_follows_clusters(augment, layout: InputLayout) -> bool:
+    """Whether ``augment`` resolves to "cluster_noise" on this input (the engine then adds
+    :class:`~deepclust.training.cluster_noise.ClusterNoiseRefresh`).
+
+    Examples
+    --------
+    >>> from deepclust._data import InputLayout
+    >>> from deepclust.augment.presets import noise_follows_clusters
+    >>> tab = InputLayout("tabular", (5,), "tabular")
+    >>> noise_follows_clusters("auto", tab), noise_follows_clusters("input_cluster_noise", tab)
+    (True, False)
+    """
+    if layout.is_image or not isinstance(augment, str):
+        return False
+    return (TABULAR_AUTO if augment == "auto" else augment) == "cluster_noise"
+
+
 def resolve_augment(
     augment, layout: InputLayout, mean, std, value_range=(0.0, 1.0), within_cluster_factor=None
 ) -> Augmenter | None:
@@ -361,7 +388,10 @@ def resolve_augment(
     i.e. CC's pipeline), "cc" (:func:`cc_preset`, s = 0.5, no blur), "simclr"
     (:func:`simclr_preset`), "light" (:func:`light_preset`), "grey" (:func:`grey_preset`), "handwriting"
     (:func:`handwriting_preset`), "scarf" (:func:`scarf_preset`),
-    "cluster_noise" (:func:`cluster_noise_preset`), "tabular" (:func:`tabular_preset`). To tune a preset, pass it as a callable, e.g.
+    "cluster_noise" (:func:`cluster_noise_preset`; the estimators let its noise follow the
+    network's clusters from epoch 10 on, :class:`~deepclust.training.cluster_noise.ClusterNoiseRefresh`),
+    "input_cluster_noise" (the same views, kept on the input's k-means throughout), "tabular"
+    (:func:`tabular_preset`). To tune a preset, pass it as a callable, e.g.
     ``augment=cc_preset(s=1.0, blur=True, image_size=96)``.
 
     A user callable may take ``(x, generator)`` or just ``(x,)``; it receives a float batch
@@ -409,17 +439,17 @@ def resolve_augment(
             return tabular_preset(torch.as_tensor(mean), torch.as_tensor(std))
         if augment == "scarf":
             return scarf_preset()
-        if augment == "cluster_noise":
+        if augment in ("cluster_noise", "input_cluster_noise"):
             if within_cluster_factor is None:
-                raise ValueError("augment='cluster_noise' needs the input's within_cluster_factor.")
+                raise ValueError(f"augment={augment!r} needs the input's within_cluster_factor.")
             return cluster_noise_preset(torch.as_tensor(within_cluster_factor()), CLUSTER_NOISE_SCALE)
         raise ValueError(
-            f"augment={augment!r} is an image preset but X is tabular; use 'cluster_noise', 'scarf', "
-            "'tabular' or 'auto'."
+            f"augment={augment!r} is an image preset but X is tabular; use 'cluster_noise', 'input_cluster_noise', "
+            "'scarf', 'tabular' or 'auto'."
         )
     channels, height, width = layout.sample_shape
     size = min(height, width)
-    if augment in ("tabular", "scarf", "cluster_noise"):
+    if augment in TABULAR_PRESETS:
         raise ValueError(f"augment={augment!r} needs tabular input; X holds images.")
     if augment == "auto" and channels != 3:
         augment = GREY_AUTO

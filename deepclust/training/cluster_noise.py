@@ -14,11 +14,21 @@ ignore. This is the augmentation counterpart of the within-class scatter of line
 discriminant analysis, and of the Gaussian data model behind GMM; like self-labelling
 (SCAN's last stage), it starts from a clustering of the data that training then refines,
 and where k-means is poor (the 64 pixels of digits as a table) it can hide the classes.
+That is why, with ``augment="cluster_noise"``, the clusters that shape the noise are the
+network's own from epoch 10 on (:class:`ClusterNoiseRefresh`): an alternation of the views
+and the clusters, close to the EM of a tied-covariance Gaussian mixture.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+from .callbacks import Callback
+
+#: The first epoch whose within-cluster noise follows the network's clusters
+#: (:class:`ClusterNoiseRefresh`); the epochs before it use the input's k-means.
+REFRESH_START = 10
 
 
 def within_cluster_factor(reduced: np.ndarray, labels: np.ndarray, components: np.ndarray | None, std) -> np.ndarray:
@@ -65,3 +75,89 @@ def within_cluster_factor(reduced: np.ndarray, labels: np.ndarray, components: n
     if components is not None:
         factor = factor @ np.asarray(components, dtype=np.float64)
     return (factor * np.asarray(std, dtype=np.float64).reshape(1, -1)).astype(np.float32)
+
+
+class ClusterNoiseRefresh(Callback):
+    """Let the within-cluster noise follow the network's own clusters once training has begun.
+
+    The noise of ``augment="cluster_noise"`` starts from k-means on the input; from the end
+    of epoch ``start - 1`` on, after every epoch, its covariance becomes the pooled
+    within-cluster covariance of the clusters the cluster head assigns (un-augmented rows,
+    eval mode; the rows k-means was fitted on, at most 20,000). The views then vary a row
+    the way the rows of *its learned cluster* vary, which k-means on the input gets wrong
+    where the clusters are not round (an alternation close to the EM of a tied-covariance
+    Gaussian mixture). Ours, not the papers'.
+
+    The factor is a function of the network at the end of the previous epoch, so a run
+    resumed from a checkpoint or warm-started recomputes it at ``on_train_begin`` instead
+    of storing it. Under data-parallel training rank 0's factor is broadcast. The
+    estimators add it themselves for the ``"cluster_noise"`` preset; it is not meant to
+    be passed as a user callback.
+
+    Parameters
+    ----------
+    noise : CorrelatedNoise
+        The op whose ``factor`` is replaced.
+    space : InputSpace
+        The fit's input summary (reduced rows, k-means rows, standardisation).
+    n_clusters : int
+        The number of clusters.
+    store : TensorStore
+        The training data.
+    start : int, default=REFRESH_START
+        The first epoch trained with the refreshed noise.
+
+    Examples
+    --------
+    After an epoch past ``start`` the noise is that of the clusters the network predicts:
+
+    >>> import types
+    >>> import numpy as np, torch
+    >>> from sklearn.datasets import make_blobs
+    >>> from deepclust import DRCClustering
+    >>> from deepclust.augment import CorrelatedNoise
+    >>> from deepclust.training.cluster_noise import ClusterNoiseRefresh
+    >>> from deepclust.training.data import TensorStore
+    >>> from deepclust.training.input_space import InputSpace
+    >>> X = make_blobs(n_samples=90, centers=3, random_state=0)[0].astype(np.float32)
+    >>> model = DRCClustering(n_clusters=3, max_epochs=2, n_init=1, device="cpu", random_state=0).fit(X)
+    >>> space = InputSpace(X, X.mean(0), X.std(0), seed=0)
+    >>> noise = CorrelatedNoise(torch.as_tensor(space.within_cluster_factor(3)))
+    >>> refresh = ClusterNoiseRefresh(noise, space, 3, TensorStore(X, "cpu"), start=1)
+    >>> refresh.on_epoch_end(types.SimpleNamespace(module=model.module_, distributed=None), {"epoch": 0})
+    >>> expected = space.within_cluster_factor(3, labels=model.predict(X))
+    >>> bool(np.allclose(noise.factor.numpy(), expected, atol=1e-6))
+    True
+    """
+
+    def __init__(self, noise, space, n_clusters: int, store, start: int = None):
+        self.noise = noise
+        self.space = space
+        self.n_clusters = int(n_clusters)
+        self.store = store
+        self.start = REFRESH_START if start is None else int(start)
+
+    def on_train_begin(self, trainer) -> None:
+        if trainer.next_epoch >= self.start:  # resumed or warm-started past the start
+            self._refresh(trainer)
+
+    def on_epoch_end(self, trainer, entry) -> None:
+        if entry["epoch"] + 1 >= self.start:
+            self._refresh(trainer)
+
+    @torch.no_grad()
+    def _refresh(self, trainer) -> None:
+        from .head_refit import store_features
+
+        module = trainer.module
+        rows = self.space.clusters(self.n_clusters)[0]
+        was_training = module.training
+        module.eval()
+        try:
+            labels = module.cluster_head(store_features(module, self.store, rows=rows)).argmax(1).cpu().numpy()
+        finally:
+            module.train(was_training)
+        factor = torch.as_tensor(self.space.within_cluster_factor(self.n_clusters, labels=labels))
+        if trainer.distributed is not None:
+            trainer.distributed.broadcast_(factor)
+        self.noise.factor = factor

@@ -66,8 +66,9 @@ def resolve_head_refit(head_refit: str | None, kind: str) -> str | None:
 
 
 @torch.no_grad()
-def store_features(module: torch.nn.Module, store, batch_size: int = _FEATURE_BATCH) -> torch.Tensor:
-    """The eval-mode backbone features of every row of ``store`` (float32, on the store's device).
+def store_features(module: torch.nn.Module, store, batch_size: int = _FEATURE_BATCH, rows=None) -> torch.Tensor:
+    """The eval-mode backbone features of the rows of ``store`` (all, or the indices ``rows``;
+    float32, on the store's device).
 
     Examples
     --------
@@ -84,9 +85,9 @@ def store_features(module: torch.nn.Module, store, batch_size: int = _FEATURE_BA
     module.eval()
     try:
         chunks = []
-        for start in range(0, len(store), batch_size):
-            index = torch.arange(start, min(len(store), start + batch_size))
-            chunks.append(module.forward_features(store.get(index)).float())
+        rows = torch.arange(len(store)) if rows is None else torch.as_tensor(rows, dtype=torch.long)
+        for start in range(0, rows.numel(), batch_size):
+            chunks.append(module.forward_features(store.get(rows[start : start + batch_size])).float())
         return torch.cat(chunks)
     finally:
         module.train(was_training)

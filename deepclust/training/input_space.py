@@ -87,9 +87,16 @@ class InputSpace:
         k = int(n_clusters)
         return input_cluster_prior(self.reduced(), k, labels=self.clusters(k)[1])
 
-    def within_cluster_factor(self, n_clusters: int) -> np.ndarray:
-        """The factor of the pooled within-cluster covariance of :meth:`clusters` (:func:`within_cluster_factor`)."""
+    def within_cluster_factor(self, n_clusters: int, labels: np.ndarray | None = None) -> np.ndarray:
+        """The factor of the pooled within-cluster covariance of :meth:`clusters` (:func:`within_cluster_factor`).
+
+        With ``labels`` (other clusters of the same rows, e.g. a network's), the factor of
+        those clusters instead (computed afresh, not cached).
+        """
         k = int(n_clusters)
+        if labels is not None:
+            rows = self.clusters(k)[0]
+            return within_cluster_factor(self.reduced()[rows], labels, self._components, self.std)
         if k not in self._factors:
             rows, labels = self.clusters(k)
             self._factors[k] = within_cluster_factor(self.reduced()[rows], labels, self._components, self.std)
