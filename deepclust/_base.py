@@ -131,14 +131,13 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         must map a standardised batch of the model layout (``(B, n_features)`` or
         ``(B, C, H, W)``) to ``(B, D)``; it is deep-copied, never trained in place.
     augment : {"auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise", \
-"input_cluster_noise"}, None or callable, default="auto"
+"network_cluster_noise"}, None or callable, default="auto"
         How the two views are made. "auto": for tabular data "cluster_noise" (Gaussian
         noise with 0.7 times the square root of the input's within-cluster covariance under
-        k-means, so that a view varies a row the way rows vary inside clusters, and from
-        epoch 10 on the within-cluster covariance of the network's own clusters, refreshed
-        after every epoch; ours, see ``cluster_noise_preset`` and
-        ``deepclust.training.cluster_noise``; "input_cluster_noise" keeps the input's
-        k-means throughout, the default of sessions 16-17; "scarf" is the
+        k-means, so that a view varies a row the way rows vary inside clusters; ours, see
+        ``cluster_noise_preset`` and ``deepclust.training.cluster_noise``;
+        "network_cluster_noise" uses from epoch 10 on the within-cluster covariance of the
+        network's own clusters, refreshed after every epoch; "scarf" is the
         previous default, each feature resampled from its marginal with p = 0.3, SCARF's
         corruption, and "tabular" the noise + masking before it); for grey images "handwriting" (an affine
         + elastic warp, stroke width and noise, made for digits, MNIST, USPS; ours, see

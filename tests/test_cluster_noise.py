@@ -160,7 +160,7 @@ def _stretched_blobs():
 
 def test_refresh_sets_the_factor_of_the_heads_clusters():
     X = _stretched_blobs()
-    model = fast(DRCClustering, n_clusters=3, augment="input_cluster_noise", max_epochs=2).fit(X)
+    model = fast(DRCClustering, n_clusters=3, augment="cluster_noise", max_epochs=2).fit(X)
     space = InputSpace(X, X.mean(0), X.std(0), seed=0)
     noise = CorrelatedNoise(torch.as_tensor(space.within_cluster_factor(3)))
     trainer = types.SimpleNamespace(module=model.module_, distributed=None, next_epoch=5)
@@ -173,24 +173,24 @@ def test_refresh_sets_the_factor_of_the_heads_clusters():
     assert not np.allclose(expected, space.within_cluster_factor(3), rtol=1e-2, atol=1e-2)
 
 
-def test_cluster_noise_refreshes_and_input_cluster_noise_does_not(refresh_from_epoch_one):
+def test_network_cluster_noise_refreshes_and_cluster_noise_does_not(refresh_from_epoch_one):
     X = _stretched_blobs()
     space = InputSpace(X, X.mean(0), X.std(0), seed=0)
     initial = space.within_cluster_factor(3)
     factors = {}
-    for augment in ("auto", "cluster_noise", "input_cluster_noise"):
+    for augment in ("auto", "cluster_noise", "network_cluster_noise"):
         record = _RecordNoise()
         fast(DRCClustering, n_clusters=3, augment=augment, callbacks=[record]).fit(X)
         factors[augment] = record.factor.numpy()
-    np.testing.assert_allclose(factors["input_cluster_noise"], initial, rtol=1e-5, atol=1e-5)
-    assert not np.allclose(factors["cluster_noise"], initial, rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(factors["cluster_noise"], initial, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(factors["network_cluster_noise"], initial, rtol=1e-2, atol=1e-2)
     np.testing.assert_array_equal(factors["auto"], factors["cluster_noise"])  # the tabular default
 
 
 def test_before_the_start_both_presets_train_the_same_network():
     X = _stretched_blobs()
-    a = fast(DRCClustering, n_clusters=3, augment="cluster_noise").fit(X)  # 3 epochs < REFRESH_START
-    b = fast(DRCClustering, n_clusters=3, augment="input_cluster_noise").fit(X)
+    a = fast(DRCClustering, n_clusters=3, augment="network_cluster_noise").fit(X)  # 3 epochs < REFRESH_START
+    b = fast(DRCClustering, n_clusters=3, augment="cluster_noise").fit(X)
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
 
 
@@ -201,7 +201,7 @@ def test_before_the_start_both_presets_train_the_same_network():
 )
 def test_warm_start_with_a_refreshed_noise_equals_one_fit(cls, extra, refresh_from_epoch_one):
     X = _stretched_blobs()
-    params = dict(n_clusters=3, max_epochs=2, **extra)
+    params = dict(n_clusters=3, max_epochs=2, augment="network_cluster_noise", **extra)
     twice = fast(cls, warm_start=True, **params).fit(X).fit(X)
     once = fast(cls, **{**params, "max_epochs": 4}).fit(X)
     assert twice.n_iter_ == 4

@@ -200,7 +200,7 @@ def _worker(rank, port, outdir):
         record, start = RecordNoise(), cluster_noise.REFRESH_START
         cluster_noise.REFRESH_START = 1
         try:
-            refreshed = _fit(DRCClustering, X, max_epochs=2, n_init=1, augment="cluster_noise", callbacks=[record])
+            refreshed = _fit(DRCClustering, X, max_epochs=2, n_init=1, augment="network_cluster_noise", callbacks=[record])
         finally:
             cluster_noise.REFRESH_START = start
         results["refresh"] = {"factor": record.factor, "state": _state(refreshed)}

@@ -26,12 +26,12 @@ from .erasing import RandomErasing
 
 #: Names accepted by the estimators' ``augment`` parameter.
 PRESETS = (
-    "auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise", "input_cluster_noise",
+    "auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise", "network_cluster_noise",
 )
-#: The tabular presets; "cluster_noise" and "input_cluster_noise" build the same views at the
-#: start, and only with "cluster_noise" does the engine let the noise follow the network's
+#: The tabular presets; "cluster_noise" and "network_cluster_noise" build the same views at the
+#: start, and only with "network_cluster_noise" does the engine let the noise follow the network's
 #: clusters during training (:class:`deepclust.training.cluster_noise.ClusterNoiseRefresh`).
-TABULAR_PRESETS = ("tabular", "scarf", "cluster_noise", "input_cluster_noise")
+TABULAR_PRESETS = ("tabular", "scarf", "cluster_noise", "network_cluster_noise")
 
 #: What augment="auto" means for tabular data and for grey images.
 #: "cluster_noise" since session 16 (DRC, one restart, 5 seeds on the eight development tables:
@@ -98,7 +98,7 @@ def cluster_noise_preset(factor: torch.Tensor, scale: float = CLUSTER_NOISE_SCAL
     ``scale``: a view moves a row along the directions in which rows vary inside clusters,
     and hardly along the directions that separate them (see
     :mod:`deepclust.training.cluster_noise`). Not in the papers. The estimators' presets
-    "cluster_noise" and "input_cluster_noise" are this op; with "cluster_noise" the engine
+    "cluster_noise" and "network_cluster_noise" are this op; with "network_cluster_noise" the engine
     replaces the factor during training by that of the network's own clusters
     (:class:`~deepclust.training.cluster_noise.ClusterNoiseRefresh`); a preset passed as a
     callable keeps its factor.
@@ -357,7 +357,7 @@ def _takes_generator(fn) -> bool:
 
 
 def noise_follows_clusters(augment, layout: InputLayout) -> bool:
-    """Whether ``augment`` resolves to "cluster_noise" on this input (the engine then adds
+    """Whether ``augment`` is "network_cluster_noise" on tabular input (the engine then adds
     :class:`~deepclust.training.cluster_noise.ClusterNoiseRefresh`).
 
     Examples
@@ -365,12 +365,12 @@ def noise_follows_clusters(augment, layout: InputLayout) -> bool:
     >>> from deepclust._data import InputLayout
     >>> from deepclust.augment.presets import noise_follows_clusters
     >>> tab = InputLayout("tabular", (5,), "tabular")
-    >>> noise_follows_clusters("auto", tab), noise_follows_clusters("input_cluster_noise", tab)
+    >>> noise_follows_clusters("network_cluster_noise", tab), noise_follows_clusters("auto", tab)
     (True, False)
     """
     if layout.is_image or not isinstance(augment, str):
         return False
-    return (TABULAR_AUTO if augment == "auto" else augment) == "cluster_noise"
+    return (TABULAR_AUTO if augment == "auto" else augment) == "network_cluster_noise"
 
 
 def resolve_augment(
@@ -388,9 +388,9 @@ def resolve_augment(
     i.e. CC's pipeline), "cc" (:func:`cc_preset`, s = 0.5, no blur), "simclr"
     (:func:`simclr_preset`), "light" (:func:`light_preset`), "grey" (:func:`grey_preset`), "handwriting"
     (:func:`handwriting_preset`), "scarf" (:func:`scarf_preset`),
-    "cluster_noise" (:func:`cluster_noise_preset`; the estimators let its noise follow the
-    network's clusters from epoch 10 on, :class:`~deepclust.training.cluster_noise.ClusterNoiseRefresh`),
-    "input_cluster_noise" (the same views, kept on the input's k-means throughout), "tabular"
+    "cluster_noise" (:func:`cluster_noise_preset`), "network_cluster_noise" (the same views,
+    whose noise the estimators let follow the network's clusters from epoch 10 on,
+    :class:`~deepclust.training.cluster_noise.ClusterNoiseRefresh`), "tabular"
     (:func:`tabular_preset`). To tune a preset, pass it as a callable, e.g.
     ``augment=cc_preset(s=1.0, blur=True, image_size=96)``.
 
@@ -439,12 +439,12 @@ def resolve_augment(
             return tabular_preset(torch.as_tensor(mean), torch.as_tensor(std))
         if augment == "scarf":
             return scarf_preset()
-        if augment in ("cluster_noise", "input_cluster_noise"):
+        if augment in ("cluster_noise", "network_cluster_noise"):
             if within_cluster_factor is None:
                 raise ValueError(f"augment={augment!r} needs the input's within_cluster_factor.")
             return cluster_noise_preset(torch.as_tensor(within_cluster_factor()), CLUSTER_NOISE_SCALE)
         raise ValueError(
-            f"augment={augment!r} is an image preset but X is tabular; use 'cluster_noise', 'input_cluster_noise', "
+            f"augment={augment!r} is an image preset but X is tabular; use 'cluster_noise', 'network_cluster_noise', "
             "'scarf', 'tabular' or 'auto'."
         )
     channels, height, width = layout.sample_shape
