@@ -310,8 +310,10 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         the head as contrastive training left it (the papers' labelling). "auto": "kmeans"
         for tabular data (chosen on the eight development tables, where k-means on the
         representation scored higher than the head: DRC digits as rows 0.779 -> 0.876,
-        iris 0.909 -> 0.953, seeds 0-2, one restart), None for images (lower than the head
-        on digits images in session 10, higher on USPS and MNIST).
+        iris 0.909 -> 0.953, seeds 0-2, one restart); for images the estimator's own
+        choice: "kmeans" for JCL (higher than its head on USPS and MNIST, at most 0.003
+        lower on digits and COIL-20), None for DRC (its head beat k-means on digits by
+        0.01) and SCL (its head and k-means agreed).
 """
 
 
@@ -696,7 +698,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 trainer.callbacks.append(ClusterNoiseRefresh(noise, space, self.n_clusters, store))
             run = {"module": module, "trainer": trainer, "store": store, "unwrap": unwrap, "seeds": seeds}
             # What ends every finished run (see _advance): the head refitted to k-means, or nothing.
-            run["head_refit"], run["start"] = resolve_head_refit(self.head_refit, layout.kind), start
+            run["head_refit"] = resolve_head_refit(self.head_refit, layout.kind, objective.image_head_refit)
+            run["start"] = start
             # The schedules (SCL's warm-up, JCL's ramp) see the resolved number of epochs.
             objective.setup(n_samples, self.n_clusters, device, start + n_epochs)
             pause_at = start + n_trial if n_trial is not None and n_trial < n_epochs else None

@@ -89,14 +89,19 @@ def test_fitted_tables_are_labelled_by_kmeans_on_their_representation(cls):
     assert refit.score(X) == pytest.approx(refit.restart_scores_[refit.best_restart_], rel=1e-6)
 
 
-def test_images_keep_the_trained_head_unless_asked():
+@pytest.mark.parametrize("cls, refits", [(DRCClustering, False), (SCLClustering, False), (JCLClustering, True)])
+def test_on_images_auto_is_the_estimators_own_choice(cls, refits):
     rng = np.random.default_rng(0)
     images = np.r_[rng.random((20, 8, 8)) * 0.2, 0.8 + rng.random((20, 8, 8)) * 0.2].astype(np.float32)
-    auto = fast(DRCClustering, n_clusters=2, max_epochs=1).fit(images)
-    off = fast(DRCClustering, n_clusters=2, max_epochs=1, head_refit=None).fit(images)
-    on = fast(DRCClustering, n_clusters=2, max_epochs=1, head_refit="kmeans").fit(images)
-    np.testing.assert_array_equal(auto.labels_, off.labels_)
+    auto = fast(cls, n_clusters=2, max_epochs=1).fit(images)
+    off = fast(cls, n_clusters=2, max_epochs=1, head_refit=None).fit(images)
+    on = fast(cls, n_clusters=2, max_epochs=1, head_refit="kmeans").fit(images)
     assert "head_refit_agreement" not in off.history_[-1]
+    assert ("head_refit_agreement" in auto.history_[-1]) is refits
+    np.testing.assert_allclose(auto.transform(images), off.transform(images), rtol=1e-6, atol=1e-6)  # same backbone
+    same_as = on if refits else off
+    np.testing.assert_array_equal(auto.labels_, same_as.labels_)
+    np.testing.assert_allclose(auto.predict_proba(images), same_as.predict_proba(images), rtol=1e-6, atol=1e-6)
     z = normalize(on.transform(images))
     assert adjusted_rand_score(KMeans(2, n_init=10, random_state=0).fit_predict(z), on.labels_) >= 0.9
     assert on.history_[-1]["head_refit_agreement"] >= 0.9

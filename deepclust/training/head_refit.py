@@ -33,7 +33,8 @@ __all__ = ["HEAD_REFIT_AUTO", "HEAD_REFITS", "MIN_AGREEMENT", "refit_head_to_kme
 
 #: Values of the estimators' ``head_refit`` parameter (besides "auto" and None).
 HEAD_REFITS = ("kmeans",)
-#: What ``head_refit="auto"`` means for tabular data and for images.
+#: What ``head_refit="auto"`` means for tabular data and, unless the objective says otherwise
+#: (its ``image_head_refit``: "kmeans" for JCL), for images.
 HEAD_REFIT_AUTO = {"tabular": "kmeans", "image": None}
 
 # k-means (on at most 20,000 rows, then labelling all of them: subsampled_kmeans).
@@ -49,17 +50,21 @@ _FEATURE_BATCH = 1024
 MIN_AGREEMENT = 0.9
 
 
-def resolve_head_refit(head_refit: str | None, kind: str) -> str | None:
+def resolve_head_refit(head_refit: str | None, kind: str, image_auto: str | None = None) -> str | None:
     """``head_refit`` with ``"auto"`` resolved for the input ``kind`` ("tabular" or "image").
+
+    ``image_auto`` is the objective's own choice for images (``Objective.image_head_refit``).
 
     Examples
     --------
     >>> from deepclust.training.head_refit import resolve_head_refit
     >>> resolve_head_refit("auto", "tabular"), resolve_head_refit("auto", "image"), resolve_head_refit(None, "tabular")
     ('kmeans', None, None)
+    >>> resolve_head_refit("auto", "image", image_auto="kmeans")  # JCL
+    'kmeans'
     """
     if head_refit == "auto":
-        return HEAD_REFIT_AUTO[kind]
+        return image_auto if kind == "image" else HEAD_REFIT_AUTO[kind]
     if head_refit is not None and head_refit not in HEAD_REFITS:
         raise ValueError(f"head_refit={head_refit!r}: use 'auto', 'kmeans' or None.")
     return head_refit
