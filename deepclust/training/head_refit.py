@@ -16,9 +16,11 @@ left (the estimators carry it in their training state), so 2 + 2 epochs still eq
 Nothing of this is in DRC, SCL or JCL; it is the last step of DeepCluster-style pipelines
 (k-means pseudo-labels, Caron et al. 2018) and close to SCAN's self-labelling stage (Van
 Gansbeke et al. 2020), which also retrains on the fitted network's own clusters. The
-estimators use it for tables by default (``head_refit="auto"``); images keep the head as
-trained, because k-means on the representation was lower than the head on digits images
-(session 10, benchmarks/results_notes.md), though higher on USPS and MNIST.
+estimators use it for tables by default (``head_refit="auto"``); on images "auto" is the
+objective's own choice (``Objective.image_head_refit``): JCL refits (k-means on its
+representation beat its head on USPS and MNIST and was within 0.003 on digits and COIL-20),
+DRC and SCL keep the head as trained (DRC's head beat k-means on digits images by 0.01;
+SCL's agreed with it; benchmarks/results_notes.md, sessions 10 and 18).
 """
 
 from __future__ import annotations
