@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .callbacks import Callback
+from .head_refit import store_features
 
 #: The first epoch whose within-cluster noise follows the network's clusters
 #: (:class:`ClusterNoiseRefresh`); the epochs before it use the input's k-means.
@@ -131,7 +132,7 @@ class ClusterNoiseRefresh(Callback):
     True
     """
 
-    def __init__(self, noise, space, n_clusters: int, store, start: int = None):
+    def __init__(self, noise, space, n_clusters: int, store, start: int | None = None):
         self.noise = noise
         self.space = space
         self.n_clusters = int(n_clusters)
@@ -148,8 +149,6 @@ class ClusterNoiseRefresh(Callback):
 
     @torch.no_grad()
     def _refresh(self, trainer) -> None:
-        from .head_refit import store_features
-
         module = trainer.module
         rows = self.space.clusters(self.n_clusters)[0]
         was_training = module.training
