@@ -38,9 +38,10 @@ DEV_SUITE = {
 _TABLE_DEFAULTS = "tabular: cluster noise and its scale, input neighbours, cluster prior, n_init, head refit"
 _NOISE_ONLY = "tabular: cluster noise and its scale (session 16), head refit (session 17)"
 CHOSEN_ON = {
-    "digits": "lr, batch size, DRC's af_temperature, SCL's warm-up and balance; no image neighbours",
-    "usps": "the grey (handwriting) augmentation",
-    "coil20": "seen when image neighbours were left off (no change)",
+    "digits": "lr, batch size, DRC's af_temperature, SCL's warm-up and balance; no image neighbours; "
+              "which estimators refit their head (session 18)",
+    "usps": "the grey (handwriting) augmentation; JCL's head refit (session 18)",
+    "coil20": "seen when image neighbours were left off (no change); JCL's head refit (session 18)",
     "cifar10_grey": "none", "cifar10_subset": "none",
     "digits_flat": _TABLE_DEFAULTS, "iris": _TABLE_DEFAULTS, "wine": _TABLE_DEFAULTS,
     "breast_cancer": _TABLE_DEFAULTS, "seeds": _TABLE_DEFAULTS,
