@@ -149,14 +149,11 @@ class ClusterNoiseRefresh(Callback):
 
     @torch.no_grad()
     def _refresh(self, trainer) -> None:
-        module = trainer.module
         rows = self.space.clusters(self.n_clusters)[0]
-        was_training = module.training
-        module.eval()
-        try:
-            labels = module.cluster_head(store_features(module, self.store, rows=rows)).argmax(1).cpu().numpy()
-        finally:
-            module.train(was_training)
+        # store_features runs the backbone in eval mode; the cluster head (Linear/ReLU) has no
+        # mode-dependent layers.
+        features = store_features(trainer.module, self.store, rows=rows)
+        labels = trainer.module.cluster_head(features).argmax(1).cpu().numpy()
         factor = torch.as_tensor(self.space.within_cluster_factor(self.n_clusters, labels=labels))
         if trainer.distributed is not None:
             trainer.distributed.broadcast_(factor)
