@@ -175,8 +175,8 @@ def test_refresh_sets_the_factor_of_the_heads_clusters():
 
 def test_network_cluster_noise_refreshes_and_cluster_noise_does_not(refresh_from_epoch_one):
     X = _stretched_blobs()
-    space = InputSpace(X, X.mean(0), X.std(0), seed=0)
-    initial = space.within_cluster_factor(3)
+    # Tables cluster the input with the Gaussian mixture by default (input_clusters="auto").
+    initial = InputSpace(X, X.mean(0), X.std(0), seed=0, clusterer="gmm").within_cluster_factor(3)
     factors = {}
     for augment in ("auto", "cluster_noise", "network_cluster_noise"):
         record = _RecordNoise()
@@ -185,6 +185,19 @@ def test_network_cluster_noise_refreshes_and_cluster_noise_does_not(refresh_from
     np.testing.assert_allclose(factors["cluster_noise"], initial, rtol=1e-5, atol=1e-5)
     assert not np.allclose(factors["network_cluster_noise"], initial, rtol=1e-2, atol=1e-2)
     np.testing.assert_array_equal(factors["auto"], factors["cluster_noise"])  # the tabular default
+
+
+def test_input_clusters_choose_the_clustering_behind_the_noise():
+    X = _stretched_blobs()
+    factors = {}
+    for clusterer in ("kmeans", "gmm"):
+        record = _RecordNoise()
+        fast(DRCClustering, n_clusters=3, augment="cluster_noise", input_clusters=clusterer, callbacks=[record]).fit(X)
+        factors[clusterer] = record.factor.numpy()
+        expected = InputSpace(X, X.mean(0), X.std(0), seed=0, clusterer=clusterer).within_cluster_factor(3)
+        np.testing.assert_allclose(factors[clusterer], expected, rtol=1e-5, atol=1e-5)
+    # k-means cuts the stretched groups across their long axis, the mixture finds them.
+    assert not np.allclose(factors["kmeans"], factors["gmm"], rtol=1e-2, atol=1e-2)
 
 
 def test_before_the_start_both_presets_train_the_same_network():

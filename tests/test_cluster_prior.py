@@ -57,3 +57,64 @@ def test_bad_cluster_prior_is_named():
     X, _ = make_blobs(n_samples=20, centers=2, random_state=0)
     with pytest.raises(ValueError, match="cluster_prior"):
         DRCClustering(n_clusters=2, max_epochs=1, device="cpu", cluster_prior="kmeans").fit(X)
+
+
+def _tilted_groups(n_first, n_second):
+    # Two long parallel groups side by side, tilted: k-means cuts across them, a full-covariance
+    # mixture finds them.
+    rng = np.random.default_rng(0)
+    along = rng.normal(0, 10, size=(n_first + n_second, 1))
+    across = np.r_[rng.normal(-2, 0.3, size=(n_first, 1)), rng.normal(2, 0.3, size=(n_second, 1))]
+    tilt = np.array([[1.0, 1.0], [-1.0, 1.0]]) / np.sqrt(2)  # 45 degrees: standardising keeps them long
+    return np.hstack([along, across]) @ tilt, np.repeat([0, 1], [n_first, n_second])
+
+
+def test_the_mixture_finds_clusters_k_means_cuts():
+    from sklearn.metrics import adjusted_rand_score
+
+    from deepclust.training.prior import input_clusters
+
+    rows, truth = _tilted_groups(150, 50)
+    rows = (rows - rows.mean(0)) / rows.std(0)
+    fitted, gmm = input_clusters(rows, 2, seed=0, method="gmm")
+    _, kmeans = input_clusters(rows, 2, seed=0, method="kmeans")
+    assert fitted.tolist() == list(range(200))
+    assert adjusted_rand_score(truth, gmm) == pytest.approx(1.0)
+    assert adjusted_rand_score(truth, kmeans) < 0.5
+    with pytest.raises(ValueError, match="method"):
+        input_clusters(rows, 2, method="spectral")
+
+
+def test_the_mixture_falls_back_to_k_means_where_it_cannot_be_fitted(monkeypatch):
+    from sklearn.mixture import GaussianMixture
+
+    from deepclust.training.prior import gaussian_mixture_labels, subsampled_kmeans
+
+    def fail(self, X, y=None):
+        raise ValueError("Fitting the mixture model failed because some components have ill-defined covariance")
+
+    monkeypatch.setattr(GaussianMixture, "fit", fail)
+    rows, _ = make_blobs(n_samples=[30, 10], centers=[[0, 0], [9, 9]], random_state=0)
+    expected = subsampled_kmeans(rows, 2, seed=3)[1].labels_
+    np.testing.assert_array_equal(gaussian_mixture_labels(rows, 2, seed=3), expected)
+
+
+@pytest.mark.filterwarnings("ignore::deepclust.ClusterCollapseWarning")  # one epoch
+@pytest.mark.parametrize("cls", [DRCClustering, SCLClustering, JCLClustering])
+def test_input_clusters_shape_the_prior_and_kmeans_keeps_the_old_one(cls):
+    X = _tilted_groups(150, 50)[0].astype(np.float32)
+    spy = _PriorSpy()
+    kw = dict(n_clusters=2, max_epochs=1, batch_size=50, device="cpu", random_state=0, callbacks=[spy])
+    priors = {}
+    for clusterer in ("auto", "gmm", "kmeans"):
+        cls(**kw, input_clusters=clusterer).fit(X)  # tables: cluster_prior="auto" is "input"
+        priors[clusterer] = spy.prior.numpy()
+    np.testing.assert_allclose(priors["gmm"], [0.625, 0.375], atol=0.01)  # the groups' 150/50
+    np.testing.assert_array_equal(priors["auto"], priors["gmm"])  # the tables' default
+    assert abs(priors["kmeans"][0] - 0.5) < 0.07  # k-means halves the long groups
+
+
+def test_bad_input_clusters_is_named():
+    X, _ = make_blobs(n_samples=20, centers=2, random_state=0)
+    with pytest.raises(ValueError, match="input_clusters"):
+        DRCClustering(n_clusters=2, max_epochs=1, device="cpu", input_clusters="spectral").fit(X)

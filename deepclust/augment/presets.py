@@ -93,7 +93,7 @@ def cluster_noise_preset(factor: torch.Tensor, scale: float = CLUSTER_NOISE_SCAL
     """Tabular views: Gaussian noise with the input's within-cluster covariance (ours; the tabular default).
 
     :class:`~deepclust.augment.CorrelatedNoise` with ``factor`` the square root of the
-    pooled within-cluster covariance of a k-means clustering of the input (the estimators
+    pooled within-cluster covariance of a clustering of the input (the estimators
     pass :meth:`~deepclust.training.input_space.InputSpace.within_cluster_factor`), times
     ``scale``: a view moves a row along the directions in which rows vary inside clusters,
     and hardly along the directions that separate them (see
@@ -382,7 +382,7 @@ def resolve_augment(
     tabular preset; ``value_range`` is the (min, max) of the image values (``(0, 1)`` for
     uint8 input), which image presets keep to. ``within_cluster_factor`` is a function
     without arguments returning the factor of "cluster_noise" (called only for that preset,
-    so that no other choice pays for the k-means it needs).
+    so that no other choice pays for the clustering it needs).
 
     Names: "auto" (tabular: "cluster_noise"; grey images: "handwriting"; RGB: :func:`rgb_preset`,
     i.e. CC's pipeline), "cc" (:func:`cc_preset`, s = 0.5, no blur), "simclr"

@@ -4,16 +4,19 @@ Ours, not the papers': DRC, SCL and JCL take their views from augmentations writ
 images, and for tables the usual views (Gaussian noise, masking, SCARF's marginal
 resampling) treat every feature alike, so the network learns to keep uninformative
 features as carefully as informative ones. Here the views are Gaussian noise whose
-covariance is the *pooled within-cluster covariance* of the input under a k-means
-clustering (the same k-means, on the standardised and where wide PCA-reduced input, as the
-cluster prior's): a direction in which the data vary only inside clusters (a pure-noise
+covariance is the *pooled within-cluster covariance* of the input under a clustering of
+it (the cluster prior's: on the standardised and where wide PCA-reduced input, a
+full-covariance Gaussian mixture for tables by default, k-means with
+``input_clusters="kmeans"``; see :func:`~deepclust.training.prior.input_clusters`): a direction in which the data vary only inside clusters (a pure-noise
 feature, the length of an iris flower within its species) is perturbed as much as the data
 vary along it, a direction that separates the clusters hardly at all. The network then
 learns invariance to what varies within clusters, which is what a clustering should
 ignore. This is the augmentation counterpart of the within-class scatter of linear
 discriminant analysis, and of the Gaussian data model behind GMM; like self-labelling
 (SCAN's last stage), it starts from a clustering of the data that training then refines,
-and where k-means is poor (the 64 pixels of digits as a table) it can hide the classes.
+and where that clustering is poor (the 64 pixels of digits as a table) it can hide the classes.
+A mixture whose clusters may differ in shape (the default) gets elongated or tilted clusters
+right where k-means cuts them (iris, the synthetic table), and so gives better noise.
 With ``augment="network_cluster_noise"`` the clusters that shape the noise are the
 network's own from epoch 10 on (:class:`ClusterNoiseRefresh`): an alternation of the views
 and the clusters, close to the EM of a tied-covariance Gaussian mixture (measured on the
@@ -29,7 +32,7 @@ from .callbacks import Callback
 from .head_refit import store_features
 
 #: The first epoch whose within-cluster noise follows the network's clusters
-#: (:class:`ClusterNoiseRefresh`); the epochs before it use the input's k-means.
+#: (:class:`ClusterNoiseRefresh`); the epochs before it use the input's clusters.
 REFRESH_START = 10
 
 
@@ -82,11 +85,11 @@ def within_cluster_factor(reduced: np.ndarray, labels: np.ndarray, components: n
 class ClusterNoiseRefresh(Callback):
     """Let the within-cluster noise follow the network's own clusters once training has begun.
 
-    The noise of ``augment="network_cluster_noise"`` starts from k-means on the input; from the end
+    The noise of ``augment="network_cluster_noise"`` starts from the input's clusters; from the end
     of epoch ``start - 1`` on, after every epoch, its covariance becomes the pooled
     within-cluster covariance of the clusters the cluster head assigns (un-augmented rows,
-    eval mode; the rows k-means was fitted on, at most 20,000). The views then vary a row
-    the way the rows of *its learned cluster* vary, which k-means on the input gets wrong
+    eval mode; the rows the input clusters were fitted on, at most 20,000). The views then vary a row
+    the way the rows of *its learned cluster* vary, which a clustering of the input gets wrong
     where the clusters are not round (an alternation close to the EM of a tied-covariance
     Gaussian mixture). Ours, not the papers'.
 

@@ -4,7 +4,7 @@ A fit with ``n_init`` restarts trains several networks on the same data. What th
 derives from the *data* (not from a network) is computed once per fit, from the fit's seed,
 and handed to every restart: the per-feature (or per-channel) standardisation statistics,
 the standardised and PCA-reduced input, its nearest-neighbour graph (the input neighbour
-positives), its k-means clusters, their shares (the cluster prior) and their pooled
+positives), its clusters (k-means or a Gaussian mixture), their shares (the cluster prior) and their pooled
 within-cluster covariance (the tables' within-cluster noise). Each is computed on first use only, so a fit that
 uses none of them never reduces its input. Restart 0 is therefore exactly the ``n_init=1``
 fit, and the later restarts differ from it by their network's seed alone; on a large table
@@ -31,7 +31,10 @@ class InputSpace:
     mean, std : array-like
         Per-feature (or per-channel) standardisation statistics of ``X``.
     seed : int
-        The fit's seed: seeds the PCA of wide inputs and the prior's k-means.
+        The fit's seed: seeds the PCA of wide inputs and the input clusters.
+    clusterer : {"kmeans", "gmm"}, default="kmeans"
+        What clusters the reduced input for the prior and the within-cluster noise
+        (:func:`~deepclust.training.prior.input_clusters`).
 
     Examples
     --------
@@ -49,11 +52,12 @@ class InputSpace:
     (1, 1)
     """
 
-    def __init__(self, X, mean, std, seed: int):
+    def __init__(self, X, mean, std, seed: int, clusterer: str = "kmeans"):
         self.X = X
         self.mean = mean
         self.std = std
         self.seed = int(seed)
+        self.clusterer = clusterer
         self._reduced: np.ndarray | None = None
         self._components: np.ndarray | None = None
         self._graphs: dict[int, np.ndarray] = {}
@@ -76,14 +80,14 @@ class InputSpace:
         return self._graphs[k]
 
     def clusters(self, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
-        """k-means on :meth:`reduced` (:func:`input_clusters`): the rows it was fitted on, their labels."""
+        """The clusters of :meth:`reduced` (:func:`input_clusters`): the rows they were fitted on, their labels."""
         k = int(n_clusters)
         if k not in self._clusters:
-            self._clusters[k] = input_clusters(self.reduced(), k, self.seed)
+            self._clusters[k] = input_clusters(self.reduced(), k, self.seed, self.clusterer)
         return self._clusters[k]
 
     def cluster_prior(self, n_clusters: int) -> np.ndarray:
-        """The k-means cluster shares of :meth:`reduced`, mixed with equal shares (:mod:`~deepclust.training.prior`)."""
+        """The shares of :meth:`clusters`, mixed with equal shares (:mod:`~deepclust.training.prior`)."""
         k = int(n_clusters)
         return input_cluster_prior(self.reduced(), k, labels=self.clusters(k)[1])
 

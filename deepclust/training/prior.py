@@ -3,8 +3,9 @@
 Ours, not the papers': DRC, SCL and JCL (like CC and SCAN) balance the clusters towards
 equal sizes, which caps the accuracy on unbalanced data (breast cancer, 212/357 samples:
 an equal split can be at most 0.87 right). Here the shares are estimated once per fit from
-k-means on the input (standardised, PCA-reduced where wide: the same space as the input
-neighbour graph), half-way towards equal shares so that no cluster is allowed to vanish.
+the clusters of the input (standardised, PCA-reduced where wide: the same space as the input
+neighbour graph; k-means or, the tables' default, a full-covariance Gaussian mixture: see
+:func:`input_clusters`), half-way towards equal shares so that no cluster is allowed to vanish.
 Cluster indices are arbitrary, so the balance terms compare the sorted shares
 (:func:`deepclust.nn.losses.squared_balance`).
 """
@@ -17,6 +18,12 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 _FIT_ROWS = 20_000
+
+#: The clusterers the input may be clustered with (``input_clusters``).
+INPUT_CLUSTERERS = ("kmeans", "gmm")
+
+#: Regularisation added to the diagonal of the mixture's covariances (standardised units).
+_GMM_REG_COVAR = 1e-4
 
 #: Weight of the equal shares in the estimated prior (the rest: the k-means shares).
 UNIFORM_MIX = 0.5
@@ -118,13 +125,28 @@ def _fit_rows(n: int, seed: int) -> np.ndarray:
     return np.arange(n) if n <= _FIT_ROWS else np.sort(rng.choice(n, _FIT_ROWS, replace=False))
 
 
-def input_clusters(reduced: np.ndarray, n_clusters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """k-means (3 initialisations) on at most 20,000 of the ``reduced`` rows (:func:`subsampled_kmeans`).
+def input_clusters(
+    reduced: np.ndarray, n_clusters: int, seed: int = 0, method: str = "kmeans"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The clusters of at most 20,000 of the ``reduced`` rows: k-means or a Gaussian mixture.
+
+    Parameters
+    ----------
+    reduced : ndarray of shape (n, d)
+        The input as :func:`deepclust.training.neighbors.reduced_input` returns it.
+    n_clusters : int
+        K.
+    seed : int
+        Seeds the subsample and the clusterer.
+    method : {"kmeans", "gmm"}
+        "kmeans": :func:`subsampled_kmeans` (3 initialisations). "gmm": a Gaussian mixture
+        with full covariances (:func:`gaussian_mixture_labels`), whose clusters may differ in
+        shape and orientation, as the classes of a table often do.
 
     Returns
     -------
     rows : ndarray of shape (m,)
-        The sorted indices of the rows k-means was fitted on (all rows when ``n <= 20,000``).
+        The sorted indices of the rows the clusterer was fitted on (all rows when ``n <= 20,000``).
     labels : ndarray of shape (m,)
         Their clusters. With ``n_clusters < 2`` or no more rows than clusters, one cluster.
 
@@ -136,9 +158,50 @@ def input_clusters(reduced: np.ndarray, n_clusters: int, seed: int = 0) -> tuple
     >>> rows.tolist(), sorted(np.bincount(labels).tolist())
     ([0, 1, 2, 3, 4], [2, 3])
     """
+    if method not in INPUT_CLUSTERERS:
+        raise ValueError(f"method must be one of {INPUT_CLUSTERERS}, got {method!r}")
     n = reduced.shape[0]
     if n_clusters < 2 or n <= n_clusters:
         rows = _fit_rows(n, seed)
         return rows, np.zeros(rows.size, dtype=np.int64)
+    if method == "gmm":
+        rows = _fit_rows(n, seed)
+        return rows, gaussian_mixture_labels(reduced[rows], n_clusters, seed)
     rows, kmeans = subsampled_kmeans(reduced, n_clusters, seed)
     return rows, kmeans.labels_
+
+
+def gaussian_mixture_labels(x: np.ndarray, n_clusters: int, seed: int = 0) -> np.ndarray:
+    """Hard labels of a full-covariance Gaussian mixture on the rows ``x`` (3 initialisations).
+
+    The rows are standardised (and PCA-reduced where wide), so a small fixed
+    regularisation of the covariances (``reg_covar=1e-4``, against singular clusters of
+    duplicated rows or constant features) is small on every feature. Where the mixture
+    still cannot be fitted, or leaves fewer than ``n_clusters`` clusters, k-means on the
+    same rows labels them instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepclust.training.prior import gaussian_mixture_labels
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(8, 1, (20, 2))]
+    >>> np.bincount(gaussian_mixture_labels(x, 2)).tolist() in ([40, 20], [20, 40])
+    True
+    """
+    from sklearn.mixture import GaussianMixture
+
+    labels = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            mixture = GaussianMixture(
+                n_clusters, covariance_type="full", n_init=3, reg_covar=_GMM_REG_COVAR,
+                random_state=seed % (2**32),
+            ).fit(x)
+            labels = mixture.predict(x)
+    except (ValueError, np.linalg.LinAlgError):
+        pass  # ill-defined covariances despite the regularisation: k-means below
+    if labels is None or np.unique(labels).size < n_clusters:
+        labels = subsampled_kmeans(x, n_clusters, seed)[1].labels_
+    return np.asarray(labels, dtype=np.int64)
