@@ -165,7 +165,7 @@ def _deep(name):
         labels = est.fit(X_fit).labels_
         seconds = time.perf_counter() - t0 - (curve.seconds if curve is not None else 0.0)
         labels_test = est.predict(ds.X[test_index]) if test_index is not None and len(test_index) else None
-        cfg = {k: v for k, v in est.get_params().items() if k in ("backbone", "augment", "batch_size", "lr", "max_epochs", "tol", "n_init", "restart_fraction", "head_refit", "input_clusters")}
+        cfg = {k: v for k, v in est.get_params().items() if k in ("backbone", "augment", "batch_size", "lr", "max_epochs", "tol", "n_init", "restart_fraction", "head_refit")}
         config = f"{preset}: " + " ".join(f"{k}={v}" for k, v in cfg.items())
         if overrides:
             config += " | " + overrides_text(overrides)

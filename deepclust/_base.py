@@ -27,7 +27,6 @@ from .training import distributed as _distributed
 from .training.data import TensorStore
 from .training.neighbors import SOURCES as NEIGHBOR_SOURCES
 from .training.input_space import InputSpace
-from .training.prior import INPUT_CLUSTERERS
 from .training.neighbors import NeighborPositives
 from .training.head_refit import HEAD_REFITS, refit_head_to_kmeans, resolve_head_refit
 from .training.restarts import mutual_information, resolve_n_init, restart_seeds, trial_epochs
@@ -39,11 +38,6 @@ from .training.warm_start import WarmStart, training_state
 #: measured on tables only (breast cancer 0.871 -> 0.899 for DRC, the balanced sets within
 #: +-0.01); images keep the papers' equal shares until it is measured there.
 CLUSTER_PRIOR_AUTO = {"tabular": "input", "image": "uniform"}
-
-#: What input_clusters="auto" means. The mixture was chosen on the eight development tables
-#: (session 19); images use the input clusters only with cluster_prior="input" (opt-in), and
-#: were not measured with the mixture, so they keep k-means.
-INPUT_CLUSTERS_AUTO = {"tabular": "gmm", "image": "kmeans"}
 
 
 class DeviceWarning(UserWarning):
@@ -137,12 +131,13 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         must map a standardised batch of the model layout (``(B, n_features)`` or
         ``(B, C, H, W)``) to ``(B, D)``; it is deep-copied, never trained in place.
     augment : {"auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise", \
-"network_cluster_noise"}, None or callable, default="auto"
+"kmeans_cluster_noise", "network_cluster_noise"}, None or callable, default="auto"
         How the two views are made. "auto": for tabular data "cluster_noise" (Gaussian
         noise with 0.7 times the square root of the input's within-cluster covariance under
-        k-means, so that a view varies a row the way rows vary inside clusters; ours, see
-        ``cluster_noise_preset`` and ``deepclust.training.cluster_noise``;
-        "network_cluster_noise" uses from epoch 10 on the within-cluster covariance of the
+        a full-covariance Gaussian mixture, so that a view varies a row the way rows vary
+        inside clusters; ours, see ``cluster_noise_preset`` and
+        ``deepclust.training.cluster_noise``; "kmeans_cluster_noise" takes k-means clusters
+        instead, the default of the releases before session 19; "network_cluster_noise" uses from epoch 10 on the within-cluster covariance of the
         network's own clusters, refreshed after every epoch; "scarf" is the
         previous default, each feature resampled from its marginal with p = 0.3, SCARF's
         corruption, and "tabular" the noise + masking before it); for grey images "handwriting" (an affine
@@ -276,23 +271,11 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
     cluster_prior : {"auto", "uniform", "input"}, default="auto"
         The cluster shares the balance term pulls towards (ours; see
         :mod:`deepclust.training.prior`). "uniform": equal shares, as in the papers.
-        "input": the shares of the input's clusters (``input_clusters``, in the space of
-        the input neighbour graph), mixed half-way with equal shares, so unbalanced data
-        (e.g. 212/357) is not forced into equal clusters; the shares are compared sorted,
-        whichever cluster has which size. "auto": "input" for tabular data (chosen on
-        breast cancer: DRC ACC 0.871 -> 0.899, 3 seeds), "uniform" for images (not
-        measured there yet).
-    input_clusters : {"auto", "kmeans", "gmm"}, default="auto"
-        How the input (standardised, PCA-reduced to 50 dimensions where wider) is
-        clustered once per fit for ``cluster_prior="input"`` and the tables' within-cluster
-        noise (``augment="cluster_noise"``; ours, see :mod:`deepclust.training.prior`).
-        "kmeans": k-means, 3 initialisations (what tables used before "gmm" became "auto").
-        "gmm": a Gaussian mixture with full covariances, 3 initialisations (k-means where
-        it cannot be fitted), whose clusters may differ in shape and orientation. Either
-        runs on at most 20,000 rows. "auto": "gmm" for tabular data (chosen on iris, wine,
-        breast cancer, seeds, glass, synthetic, segmentation and digits as rows: DRC mean
-        ACC 0.839 -> 0.847 over 5 seeds of one restart each), "kmeans" for images (which
-        use the input clusters only with ``cluster_prior="input"``).
+        "input": the shares of k-means on the input (the space of the input neighbour
+        graph), mixed half-way with equal shares, so unbalanced data (e.g. 212/357) is not
+        forced into equal clusters; the shares are compared sorted, whichever cluster has
+        which size. "auto": "input" for tabular data (chosen on breast cancer: DRC ACC
+        0.871 -> 0.899, 3 seeds), "uniform" for images (not measured there yet).
     n_init : int or "auto", default="auto"
         Number of networks trained from different seeds (restarts, as ``KMeans``'
         ``n_init``; ours, not the papers'); the one whose head has the highest label-free
@@ -418,7 +401,6 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "n_positive_neighbors": [Interval(Integral, 1, None, closed="left")],
         "neighbor_probability": [Interval(Real, 0, 1, closed="both")],
         "cluster_prior": [StrOptions({"auto", "uniform", "input"})],
-        "input_clusters": [StrOptions({"auto", *INPUT_CLUSTERERS})],
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "restart_fraction": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
         "head_refit": [StrOptions({"auto", *HEAD_REFITS}), None],
@@ -456,7 +438,6 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         n_positive_neighbors=10,
         neighbor_probability=0.5,
         cluster_prior="auto",
-        input_clusters="auto",
         n_init="auto",
         restart_fraction="auto",
         head_refit="auto",
@@ -483,7 +464,6 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self.n_positive_neighbors = n_positive_neighbors
         self.neighbor_probability = neighbor_probability
         self.cluster_prior = cluster_prior
-        self.input_clusters = input_clusters
         self.n_init = n_init
         self.restart_fraction = restart_fraction
         self.head_refit = head_refit
@@ -564,8 +544,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             mean, std = standardize.mean.flatten().cpu(), standardize.std.flatten().cpu()
         else:
             mean, std = feature_statistics(X_model, layout)
-        clusterer = self.input_clusters if self.input_clusters != "auto" else INPUT_CLUSTERS_AUTO[layout.kind]
-        space = InputSpace(X_model, mean, std, seed, clusterer)
+        space = InputSpace(X_model, mean, std, seed)
         best, scores, interrupted = None, [], False
         batch_size = self.batch_size
         main = _distributed.is_main_rank(ctx)
@@ -682,7 +661,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 torch.as_tensor(mean),
                 torch.as_tensor(std),
                 train_range,
-                within_cluster_factor=lambda: space.within_cluster_factor(self.n_clusters),
+                within_cluster_factor=lambda clusterer: space.within_cluster_factor(self.n_clusters, clusterer=clusterer),
             )
             neighbors = self._make_neighbors(layout)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)

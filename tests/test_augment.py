@@ -242,7 +242,7 @@ def test_resolve_named_presets(name):
     if name in TABULAR_PRESETS:
         with pytest.raises(ValueError, match="tabular"):
             resolve_augment(name, rgb, np.zeros(3), np.ones(3))
-        aug = resolve_augment(name, tab, np.zeros(5), np.ones(5), within_cluster_factor=lambda: np.eye(5))
+        aug = resolve_augment(name, tab, np.zeros(5), np.ones(5), within_cluster_factor=lambda clusterer: np.eye(5))
         assert aug(torch.zeros(4, 5), _gen()).shape == (4, 5)
         return
     aug = resolve_augment(name, rgb, np.zeros(3), np.ones(3))
@@ -266,7 +266,7 @@ def test_auto_preset_choices():
     assert repr(grey) == repr(handwriting_preset(image_size=28))
     assert grey.ops[0].sigma == pytest.approx(28 / 8)
     tab = resolve_augment(
-        "auto", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5), within_cluster_factor=lambda: np.eye(5)
+        "auto", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5), within_cluster_factor=lambda clusterer: np.eye(5)
     )
     assert [repr(op) for op in tab.ops] == ["CorrelatedNoise(rank=5, scale=0.7)"]
     scarf = resolve_augment("scarf", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5))

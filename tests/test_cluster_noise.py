@@ -112,14 +112,17 @@ def test_the_preset_is_resolved_lazily_and_only_for_tables():
     tab = InputLayout("tabular", (3,), "tabular")
     calls = []
 
-    def factor():
-        calls.append(1)
+    def factor(clusterer):
+        calls.append(clusterer)
         return np.eye(3)
 
     resolve_augment("scarf", tab, np.zeros(3), np.ones(3), within_cluster_factor=factor)
-    assert calls == []  # another preset never pays for the k-means
+    assert calls == []  # another preset never pays for the clustering
     aug = resolve_augment("cluster_noise", tab, np.zeros(3), np.ones(3), within_cluster_factor=factor)
-    assert calls == [1] and repr(aug) == repr(cluster_noise_preset(torch.eye(3)))
+    assert calls == ["gmm"] and repr(aug) == repr(cluster_noise_preset(torch.eye(3)))
+    resolve_augment("kmeans_cluster_noise", tab, np.zeros(3), np.ones(3), within_cluster_factor=factor)
+    resolve_augment("network_cluster_noise", tab, np.zeros(3), np.ones(3), within_cluster_factor=factor)
+    assert calls == ["gmm", "kmeans", "gmm"]
     with pytest.raises(ValueError, match="tabular"):
         resolve_augment("cluster_noise", InputLayout("image", (1, 8, 8), "nchw"), [0.0], [1.0])
 
@@ -175,8 +178,8 @@ def test_refresh_sets_the_factor_of_the_heads_clusters():
 
 def test_network_cluster_noise_refreshes_and_cluster_noise_does_not(refresh_from_epoch_one):
     X = _stretched_blobs()
-    # Tables cluster the input with the Gaussian mixture by default (input_clusters="auto").
-    initial = InputSpace(X, X.mean(0), X.std(0), seed=0, clusterer="gmm").within_cluster_factor(3)
+    # The tables' noise starts from the clusters of a Gaussian mixture.
+    initial = InputSpace(X, X.mean(0), X.std(0), seed=0).within_cluster_factor(3, clusterer="gmm")
     factors = {}
     for augment in ("auto", "cluster_noise", "network_cluster_noise"):
         record = _RecordNoise()
@@ -187,16 +190,18 @@ def test_network_cluster_noise_refreshes_and_cluster_noise_does_not(refresh_from
     np.testing.assert_array_equal(factors["auto"], factors["cluster_noise"])  # the tabular default
 
 
-def test_input_clusters_choose_the_clustering_behind_the_noise():
+def test_the_preset_names_the_clustering_behind_the_noise():
     X = _stretched_blobs()
+    space = InputSpace(X, X.mean(0), X.std(0), seed=0)
     factors = {}
-    for clusterer in ("kmeans", "gmm"):
+    for augment, clusterer in (("cluster_noise", "gmm"), ("kmeans_cluster_noise", "kmeans")):
         record = _RecordNoise()
-        fast(DRCClustering, n_clusters=3, augment="cluster_noise", input_clusters=clusterer, callbacks=[record]).fit(X)
+        fast(DRCClustering, n_clusters=3, augment=augment, callbacks=[record]).fit(X)
         factors[clusterer] = record.factor.numpy()
-        expected = InputSpace(X, X.mean(0), X.std(0), seed=0, clusterer=clusterer).within_cluster_factor(3)
+        expected = space.within_cluster_factor(3, clusterer=clusterer)
         np.testing.assert_allclose(factors[clusterer], expected, rtol=1e-5, atol=1e-5)
-    # k-means cuts the stretched groups across their long axis, the mixture finds them.
+    # The groups are stretched across the axis that separates them: k-means cuts them
+    # differently from the mixture, so the two noises differ.
     assert not np.allclose(factors["kmeans"], factors["gmm"], rtol=1e-2, atol=1e-2)
 
 

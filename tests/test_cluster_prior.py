@@ -100,21 +100,14 @@ def test_the_mixture_falls_back_to_k_means_where_it_cannot_be_fitted(monkeypatch
 
 
 @pytest.mark.filterwarnings("ignore::deepclust.ClusterCollapseWarning")  # one epoch
-@pytest.mark.parametrize("cls", [DRCClustering, SCLClustering, JCLClustering])
-def test_input_clusters_shape_the_prior_and_kmeans_keeps_the_old_one(cls):
+def test_the_prior_keeps_k_means_while_the_noise_takes_the_mixture():
+    from deepclust.training.prior import prior_from_labels, input_clusters
+
     X = _tilted_groups(150, 50)[0].astype(np.float32)
     spy = _PriorSpy()
-    kw = dict(n_clusters=2, max_epochs=1, batch_size=50, device="cpu", random_state=0, callbacks=[spy])
-    priors = {}
-    for clusterer in ("auto", "gmm", "kmeans"):
-        cls(**kw, input_clusters=clusterer).fit(X)  # tables: cluster_prior="auto" is "input"
-        priors[clusterer] = spy.prior.numpy()
-    np.testing.assert_allclose(priors["gmm"], [0.625, 0.375], atol=0.01)  # the groups' 150/50
-    np.testing.assert_array_equal(priors["auto"], priors["gmm"])  # the tables' default
-    assert abs(priors["kmeans"][0] - 0.5) < 0.07  # k-means halves the long groups
-
-
-def test_bad_input_clusters_is_named():
-    X, _ = make_blobs(n_samples=20, centers=2, random_state=0)
-    with pytest.raises(ValueError, match="input_clusters"):
-        DRCClustering(n_clusters=2, max_epochs=1, device="cpu", input_clusters="spectral").fit(X)
+    DRCClustering(n_clusters=2, max_epochs=1, batch_size=50, device="cpu", random_state=0, callbacks=[spy]).fit(X)
+    standardised = (X - X.mean(0)) / X.std(0)
+    kmeans = prior_from_labels(input_clusters(standardised, 2, seed=0, method="kmeans")[1], 2)
+    mixture = prior_from_labels(input_clusters(standardised, 2, seed=0, method="gmm")[1], 2)
+    np.testing.assert_allclose(spy.prior.numpy(), kmeans, atol=1e-6)
+    assert abs(mixture[0] - kmeans[0]) > 0.05  # the two clusterings disagree on these groups

@@ -5,9 +5,10 @@ images, and for tables the usual views (Gaussian noise, masking, SCARF's margina
 resampling) treat every feature alike, so the network learns to keep uninformative
 features as carefully as informative ones. Here the views are Gaussian noise whose
 covariance is the *pooled within-cluster covariance* of the input under a clustering of
-it (the cluster prior's: on the standardised and where wide PCA-reduced input, a
-full-covariance Gaussian mixture for tables by default, k-means with
-``input_clusters="kmeans"``; see :func:`~deepclust.training.prior.input_clusters`): a direction in which the data vary only inside clusters (a pure-noise
+it (on the standardised and where wide PCA-reduced input: a full-covariance Gaussian
+mixture with ``augment="cluster_noise"``, the tabular default, or k-means, the clustering of
+the cluster prior, with ``"kmeans_cluster_noise"``; see
+:func:`~deepclust.training.prior.input_clusters`): a direction in which the data vary only inside clusters (a pure-noise
 feature, the length of an iris flower within its species) is perturbed as much as the data
 vary along it, a direction that separates the clusters hardly at all. The network then
 learns invariance to what varies within clusters, which is what a clustering should
@@ -15,8 +16,10 @@ ignore. This is the augmentation counterpart of the within-class scatter of line
 discriminant analysis, and of the Gaussian data model behind GMM; like self-labelling
 (SCAN's last stage), it starts from a clustering of the data that training then refines,
 and where that clustering is poor (the 64 pixels of digits as a table) it can hide the classes.
-A mixture whose clusters may differ in shape (the default) gets elongated or tilted clusters
-right where k-means cuts them (iris, the synthetic table), and so gives better noise.
+A mixture whose clusters may differ in shape gets elongated or tilted clusters right where
+k-means cuts them (iris, the synthetic table), and so gives better noise: that is why it is
+the default since session 19 (the prior keeps k-means, whose shares served the balance
+better on digits as rows).
 With ``augment="network_cluster_noise"`` the clusters that shape the noise are the
 network's own from epoch 10 on (:class:`ClusterNoiseRefresh`): an alternation of the views
 and the clusters, close to the EM of a tied-covariance Gaussian mixture (measured on the
@@ -104,7 +107,7 @@ class ClusterNoiseRefresh(Callback):
     noise : CorrelatedNoise
         The op whose ``factor`` is replaced.
     space : InputSpace
-        The fit's input summary (reduced rows, k-means rows, standardisation).
+        The fit's input summary (reduced rows, the rows its clusters are fitted on, standardisation).
     n_clusters : int
         The number of clusters.
     store : TensorStore
@@ -152,6 +155,7 @@ class ClusterNoiseRefresh(Callback):
 
     @torch.no_grad()
     def _refresh(self, trainer) -> None:
+        # The rows every clustering of the input is fitted on (the same for k-means and the mixture).
         rows = self.space.clusters(self.n_clusters)[0]
         # store_features runs the backbone in eval mode; the cluster head (Linear/ReLU) has no
         # mode-dependent layers.

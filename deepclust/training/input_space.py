@@ -4,8 +4,9 @@ A fit with ``n_init`` restarts trains several networks on the same data. What th
 derives from the *data* (not from a network) is computed once per fit, from the fit's seed,
 and handed to every restart: the per-feature (or per-channel) standardisation statistics,
 the standardised and PCA-reduced input, its nearest-neighbour graph (the input neighbour
-positives), its clusters (k-means or a Gaussian mixture), their shares (the cluster prior) and their pooled
-within-cluster covariance (the tables' within-cluster noise). Each is computed on first use only, so a fit that
+positives), its clusters (k-means for the cluster prior; k-means or a full-covariance
+Gaussian mixture for the tables' within-cluster noise), the prior's shares and the pooled
+within-cluster covariance of the noise's clusters. Each is computed on first use only, so a fit that
 uses none of them never reduces its input. Restart 0 is therefore exactly the ``n_init=1``
 fit, and the later restarts differ from it by their network's seed alone; on a large table
 the reduction and the brute-force neighbour search, which can take longer than training,
@@ -31,10 +32,7 @@ class InputSpace:
     mean, std : array-like
         Per-feature (or per-channel) standardisation statistics of ``X``.
     seed : int
-        The fit's seed: seeds the PCA of wide inputs and the input clusters.
-    clusterer : {"kmeans", "gmm"}, default="kmeans"
-        What clusters the reduced input for the prior and the within-cluster noise
-        (:func:`~deepclust.training.prior.input_clusters`).
+        The fit's seed: seeds the PCA of wide inputs and the input's clusterings.
 
     Examples
     --------
@@ -50,19 +48,20 @@ class InputSpace:
     [0.5, 0.5]
     >>> space.within_cluster_factor(2).shape  # (reduced width, n_features)
     (1, 1)
+    >>> space.within_cluster_factor(2, clusterer="gmm").shape  # of a Gaussian mixture's clusters
+    (1, 1)
     """
 
-    def __init__(self, X, mean, std, seed: int, clusterer: str = "kmeans"):
+    def __init__(self, X, mean, std, seed: int):
         self.X = X
         self.mean = mean
         self.std = std
         self.seed = int(seed)
-        self.clusterer = clusterer
         self._reduced: np.ndarray | None = None
         self._components: np.ndarray | None = None
         self._graphs: dict[int, np.ndarray] = {}
-        self._clusters: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._factors: dict[int, np.ndarray] = {}
+        self._clusters: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._factors: dict[tuple[int, str], np.ndarray] = {}
 
     def reduced(self) -> np.ndarray:
         """The standardised, flattened and (where wide) PCA-reduced input (:func:`reduced_input`)."""
@@ -79,29 +78,32 @@ class InputSpace:
             self._graphs[k] = input_neighbors(self.X, self.mean, self.std, k, self.seed, reduced=self.reduced())
         return self._graphs[k]
 
-    def clusters(self, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
-        """The clusters of :meth:`reduced` (:func:`input_clusters`): the rows they were fitted on, their labels."""
-        k = int(n_clusters)
-        if k not in self._clusters:
-            self._clusters[k] = input_clusters(self.reduced(), k, self.seed, self.clusterer)
-        return self._clusters[k]
+    def clusters(self, n_clusters: int, clusterer: str = "kmeans") -> tuple[np.ndarray, np.ndarray]:
+        """``clusterer`` ("kmeans" or "gmm") on :meth:`reduced` (:func:`input_clusters`): the rows
+        it was fitted on (the same rows for either), their labels."""
+        key = (int(n_clusters), clusterer)
+        if key not in self._clusters:
+            self._clusters[key] = input_clusters(self.reduced(), key[0], self.seed, clusterer)
+        return self._clusters[key]
 
     def cluster_prior(self, n_clusters: int) -> np.ndarray:
-        """The shares of :meth:`clusters`, mixed with equal shares (:mod:`~deepclust.training.prior`)."""
+        """The k-means cluster shares of :meth:`reduced`, mixed with equal shares (:mod:`~deepclust.training.prior`)."""
         k = int(n_clusters)
         return input_cluster_prior(self.reduced(), k, labels=self.clusters(k)[1])
 
-    def within_cluster_factor(self, n_clusters: int, labels: np.ndarray | None = None) -> np.ndarray:
+    def within_cluster_factor(
+        self, n_clusters: int, labels: np.ndarray | None = None, clusterer: str = "kmeans"
+    ) -> np.ndarray:
         """The factor of the pooled within-cluster covariance of :meth:`clusters` (:func:`within_cluster_factor`).
 
         With ``labels`` (other clusters of the same rows, e.g. a network's), the factor of
         those clusters instead (computed afresh, not cached).
         """
-        k = int(n_clusters)
+        key = (int(n_clusters), clusterer)
         if labels is not None:
-            rows = self.clusters(k)[0]
+            rows = self.clusters(*key)[0]
             return within_cluster_factor(self.reduced()[rows], labels, self._components, self.std)
-        if k not in self._factors:
-            rows, labels = self.clusters(k)
-            self._factors[k] = within_cluster_factor(self.reduced()[rows], labels, self._components, self.std)
-        return self._factors[k]
+        if key not in self._factors:
+            rows, labels = self.clusters(*key)
+            self._factors[key] = within_cluster_factor(self.reduced()[rows], labels, self._components, self.std)
+        return self._factors[key]

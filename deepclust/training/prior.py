@@ -3,9 +3,10 @@
 Ours, not the papers': DRC, SCL and JCL (like CC and SCAN) balance the clusters towards
 equal sizes, which caps the accuracy on unbalanced data (breast cancer, 212/357 samples:
 an equal split can be at most 0.87 right). Here the shares are estimated once per fit from
-the clusters of the input (standardised, PCA-reduced where wide: the same space as the input
-neighbour graph; k-means or, the tables' default, a full-covariance Gaussian mixture: see
-:func:`input_clusters`), half-way towards equal shares so that no cluster is allowed to vanish.
+k-means on the input (standardised, PCA-reduced where wide: the same space as the input
+neighbour graph), half-way towards equal shares so that no cluster is allowed to vanish.
+:func:`input_clusters` also clusters that input with a full-covariance Gaussian mixture,
+for the tables' within-cluster noise (:mod:`deepclust.training.cluster_noise`).
 Cluster indices are arbitrary, so the balance terms compare the sorted shares
 (:func:`deepclust.nn.losses.squared_balance`).
 """
