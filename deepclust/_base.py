@@ -137,8 +137,9 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         a full-covariance Gaussian mixture, so that a view varies a row the way rows vary
         inside clusters; ours, see ``cluster_noise_preset`` and
         ``deepclust.training.cluster_noise``; "kmeans_cluster_noise" takes k-means clusters
-        instead, the default of the releases before session 19; "network_cluster_noise" uses from epoch 10 on the within-cluster covariance of the
-        network's own clusters, refreshed after every epoch; "scarf" is the
+        instead, the default before session 19; "network_cluster_noise" uses from epoch 10
+        on the within-cluster covariance of the network's own clusters, refreshed after
+        every epoch; "scarf" is the
         previous default, each feature resampled from its marginal with p = 0.3, SCARF's
         corruption, and "tabular" the noise + masking before it); for grey images "handwriting" (an affine
         + elastic warp, stroke width and noise, made for digits, MNIST, USPS; ours, see
@@ -661,7 +662,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 torch.as_tensor(mean),
                 torch.as_tensor(std),
                 train_range,
-                within_cluster_factor=lambda clusterer: space.within_cluster_factor(self.n_clusters, clusterer=clusterer),
+                within_cluster_factor=lambda name: space.within_cluster_factor(self.n_clusters, clusterer=name),
             )
             neighbors = self._make_neighbors(layout)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
