@@ -111,3 +111,19 @@ def test_the_prior_keeps_k_means_while_the_noise_takes_the_mixture():
     mixture = prior_from_labels(input_clusters(standardised, 2, seed=0, method="gmm")[1], 2)
     np.testing.assert_allclose(spy.prior.numpy(), kmeans, atol=1e-6)
     assert abs(mixture[0] - kmeans[0]) > 0.05  # the two clusterings disagree on these groups
+
+
+def test_the_mixture_leaves_undetermined_covariances_to_k_means(monkeypatch):
+    import deepclust.training.prior as prior
+
+    rows, _ = make_blobs(n_samples=60, centers=3, n_features=20, random_state=0)  # 20 rows per cluster < 2 * 20
+    expected = prior.subsampled_kmeans(rows, 3, seed=1)[1].labels_
+    np.testing.assert_array_equal(prior.gaussian_mixture_labels(rows, 3, seed=1), expected)
+    # A sample fits the mixture where rows * K * d**2 is large; every row is still labelled.
+    monkeypatch.setattr(prior, "_GMM_BUDGET", 2 * 3 * 2**2 * 50)  # 100 rows of the 400
+    monkeypatch.setattr(prior, "_GMM_MIN_ROWS", 10)
+    rows, truth = make_blobs(n_samples=400, centers=[[0, 0], [10, 10], [-10, 10]], random_state=0)
+    labels = prior.gaussian_mixture_labels(rows, 3, seed=0)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert labels.shape == (400,) and adjusted_rand_score(truth, labels) == pytest.approx(1.0)
