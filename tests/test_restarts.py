@@ -133,31 +133,27 @@ def test_the_restarts_share_one_reduction_graph_and_prior_from_the_fits_seed(mon
     monkeypatch.setattr(input_space, "input_neighbors", counting("neighbors", input_space.input_neighbors))
     monkeypatch.setattr(input_space, "input_clusters", counting("clusters", input_space.input_clusters))
     wide = np.random.default_rng(0).normal(size=(90, 60)).astype(np.float32)  # > 50 columns: PCA, seeded
-    DRCClustering(n_clusters=3, n_init=3, neighbor_positives="input", cluster_prior="input", **FAST).fit(wide)
+
+    def counts(data, **params):
+        """Fit DRC on ``data`` and say how often each summary of the input was computed."""
+        for made in calls.values():
+            made.clear()
+        DRCClustering(n_clusters=3, **params, **FAST).fit(data)
+        return [len(c) for c in calls.values()]
+
     # One reduction and graph; two clusterings (the prior's k-means, the noise's mixture), each once.
-    assert [len(c) for c in calls.values()] == [1, 1, 2]
+    assert counts(wide, n_init=3, neighbor_positives="input", cluster_prior="input") == [1, 1, 2]
     assert calls["reduced"][0][-1] == FAST["random_state"]  # the fit's seed, restart 0's
     assert sorted(args[-1] for args in calls["clusters"]) == ["gmm", "kmeans"]
     assert all(args[-2] == FAST["random_state"] for args in calls["clusters"])
     # The within-cluster noise (the tabular default) alone: one clustering per fit.
-    for made in calls.values():
-        made.clear()
-    DRCClustering(n_clusters=3, n_init=2, neighbor_positives=None, cluster_prior="uniform", **FAST).fit(X)
-    assert [len(c) for c in calls.values()] == [1, 0, 1]
+    assert counts(X, n_init=2, neighbor_positives=None, cluster_prior="uniform") == [1, 0, 1]
     # With the k-means noise the prior and the noise share one k-means.
-    for made in calls.values():
-        made.clear()
-    DRCClustering(
-        n_clusters=3, n_init=2, neighbor_positives=None, cluster_prior="input", augment="kmeans_cluster_noise", **FAST
-    ).fit(X)
-    assert [len(c) for c in calls.values()] == [1, 0, 1]
+    assert counts(
+        X, n_init=2, neighbor_positives=None, cluster_prior="input", augment="kmeans_cluster_noise"
+    ) == [1, 0, 1]
     # Nothing is reduced when neither the input graph, the input prior nor the noise is used.
-    for made in calls.values():
-        made.clear()
-    DRCClustering(
-        n_clusters=3, n_init=2, neighbor_positives=None, cluster_prior="uniform", augment="scarf", **FAST
-    ).fit(X)
-    assert [len(c) for c in calls.values()] == [0, 0, 0]
+    assert counts(X, n_init=2, neighbor_positives=None, cluster_prior="uniform", augment="scarf") == [0, 0, 0]
 
 
 def test_a_warm_start_continues_the_kept_network_without_restarts():

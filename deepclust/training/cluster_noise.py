@@ -156,8 +156,7 @@ class ClusterNoiseRefresh(Callback):
 
     @torch.no_grad()
     def _refresh(self, trainer) -> None:
-        # The rows every clustering of the input is fitted on (the same for k-means and the mixture).
-        rows = self.space.clusters(self.n_clusters)[0]
+        rows = self.space.cluster_rows()  # the rows the input's clusters were fitted on
         # store_features runs the backbone in eval mode; the cluster head (Linear/ReLU) has no
         # mode-dependent layers.
         features = store_features(trainer.module, self.store, rows=rows)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .cluster_noise import within_cluster_factor
 from .neighbors import input_neighbors, reduced_input
-from .prior import input_cluster_prior, input_clusters
+from .prior import cluster_rows, input_cluster_prior, input_clusters
 
 
 class InputSpace:
@@ -78,6 +78,10 @@ class InputSpace:
             self._graphs[k] = input_neighbors(self.X, self.mean, self.std, k, self.seed, reduced=self.reduced())
         return self._graphs[k]
 
+    def cluster_rows(self) -> np.ndarray:
+        """The rows every clustering of the input is fitted on (:func:`cluster_rows`: at most 20,000)."""
+        return cluster_rows(self.X.shape[0], self.seed)
+
     def clusters(self, n_clusters: int, clusterer: str = "kmeans") -> tuple[np.ndarray, np.ndarray]:
         """``clusterer`` ("kmeans" or "gmm") on :meth:`reduced` (:func:`input_clusters`): the rows
         it was fitted on (the same rows for either), their labels."""
@@ -96,13 +100,13 @@ class InputSpace:
     ) -> np.ndarray:
         """The factor of the pooled within-cluster covariance of :meth:`clusters` (:func:`within_cluster_factor`).
 
-        With ``labels`` (other clusters of the same rows, e.g. a network's), the factor of
-        those clusters instead (computed afresh, not cached).
+        With ``labels`` (other clusters of :meth:`cluster_rows`, e.g. a network's), the factor
+        of those clusters instead (computed afresh, not cached; no clustering of the input runs).
         """
-        key = (int(n_clusters), clusterer)
         if labels is not None:
-            rows = self.clusters(*key)[0]
+            rows = self.cluster_rows()
             return within_cluster_factor(self.reduced()[rows], labels, self._components, self.std)
+        key = (int(n_clusters), clusterer)
         if key not in self._factors:
             rows, labels = self.clusters(*key)
             self._factors[key] = within_cluster_factor(self.reduced()[rows], labels, self._components, self.std)

@@ -118,7 +118,7 @@ def subsampled_kmeans(x: np.ndarray, n_clusters: int, seed: int = 0, n_init: int
     """
     from sklearn.cluster import KMeans
 
-    rows = _fit_rows(x.shape[0], seed)
+    rows = cluster_rows(x.shape[0], seed)
     fit_rows = x if rows.size == x.shape[0] else x[rows]  # no copy when every row is used
     with warnings.catch_warnings():
         # Duplicated rows give k-means fewer distinct clusters than K (its ConvergenceWarning):
@@ -129,9 +129,21 @@ def subsampled_kmeans(x: np.ndarray, n_clusters: int, seed: int = 0, n_init: int
     return rows, kmeans
 
 
-def _fit_rows(n: int, seed: int) -> np.ndarray:
+def cluster_rows(n: int, seed: int = 0, limit: int = _FIT_ROWS) -> np.ndarray:
+    """The sorted indices of the rows the input is clustered on: all ``n`` up to ``limit``,
+    else ``limit`` of them drawn from ``seed``.
+
+    Every clustering of the input (k-means, the mixture) is fitted on these rows, and the
+    mixture draws its own, smaller sample the same way.
+
+    Examples
+    --------
+    >>> from deepclust.training.prior import cluster_rows
+    >>> cluster_rows(4).tolist(), cluster_rows(10, seed=0, limit=3).size
+    ([0, 1, 2, 3], 3)
+    """
     rng = np.random.default_rng(seed)
-    return np.arange(n) if n <= _FIT_ROWS else np.sort(rng.choice(n, _FIT_ROWS, replace=False))
+    return np.arange(n) if n <= limit else np.sort(rng.choice(n, limit, replace=False))
 
 
 def input_clusters(
@@ -171,10 +183,10 @@ def input_clusters(
         raise ValueError(f"method must be one of {INPUT_CLUSTERERS}, got {method!r}")
     n = reduced.shape[0]
     if n_clusters < 2 or n <= n_clusters:
-        rows = _fit_rows(n, seed)
+        rows = cluster_rows(n, seed)
         return rows, np.zeros(rows.size, dtype=np.int64)
     if method == "gmm":
-        rows = _fit_rows(n, seed)
+        rows = cluster_rows(n, seed)
         return rows, gaussian_mixture_labels(reduced[rows], n_clusters, seed)
     rows, kmeans = subsampled_kmeans(reduced, n_clusters, seed)
     return rows, kmeans.labels_
@@ -208,7 +220,7 @@ def gaussian_mixture_labels(x: np.ndarray, n_clusters: int, seed: int = 0) -> np
     labels = None
     if n_fit >= _GMM_ROWS_PER_DIMENSION * d * n_clusters:
         # All rows where they are few enough (the same fit as without the cap), else a sample.
-        fit_rows = x if n_fit == n else x[np.sort(np.random.default_rng(seed).choice(n, n_fit, replace=False))]
+        fit_rows = x if n_fit == n else x[cluster_rows(n, seed, n_fit)]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
