@@ -131,12 +131,16 @@ _COMMON_PARAMETERS_DOC = """    n_clusters : int, default=10
         must map a standardised batch of the model layout (``(B, n_features)`` or
         ``(B, C, H, W)``) to ``(B, D)``; it is deep-copied, never trained in place.
     augment : {"auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise", \
-"kmeans_cluster_noise", "network_cluster_noise"}, None or callable, default="auto"
+"mixture_noise", "pooled_cluster_noise", "kmeans_cluster_noise", "network_cluster_noise"}, None or callable, \
+default="auto"
         How the two views are made. "auto": for tabular data "cluster_noise" (Gaussian
-        noise with 0.7 times the square root of the input's within-cluster covariance under
-        a full-covariance Gaussian mixture, so that a view varies a row the way rows vary
-        inside clusters; ours, see ``cluster_noise_preset`` and
-        ``deepclust.training.cluster_noise``; "kmeans_cluster_noise" takes k-means clusters
+        noise shaped by a full-covariance Gaussian mixture of the input, so that a view
+        varies a row the way rows vary inside clusters; ours: where the mixture's
+        initialisations agree, each row's noise has 0.7 times its own component's covariance,
+        "mixture_noise", ``MixtureNoise``; where they disagree, 0.7 times the pooled
+        within-cluster covariance of the mixture's clusters, "pooled_cluster_noise", the
+        default of session 19; see ``deepclust.training.input_mixture`` and
+        ``deepclust.training.cluster_noise``; "kmeans_cluster_noise" pools k-means clusters
         instead, the default before session 19; "network_cluster_noise" uses from epoch 10
         on the within-cluster covariance of the network's own clusters, refreshed after
         every epoch; "scarf" is the
@@ -663,6 +667,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 torch.as_tensor(std),
                 train_range,
                 within_cluster_factor=lambda name: space.within_cluster_factor(self.n_clusters, clusterer=name),
+                mixture_noise=lambda stable_only: space.mixture_noise(self.n_clusters, stable_only),
             )
             neighbors = self._make_neighbors(layout)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)

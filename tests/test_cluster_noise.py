@@ -118,7 +118,7 @@ def test_the_preset_is_resolved_lazily_and_only_for_tables():
 
     resolve_augment("scarf", tab, np.zeros(3), np.ones(3), within_cluster_factor=factor)
     assert calls == []  # another preset never pays for the clustering
-    aug = resolve_augment("cluster_noise", tab, np.zeros(3), np.ones(3), within_cluster_factor=factor)
+    aug = resolve_augment("pooled_cluster_noise", tab, np.zeros(3), np.ones(3), within_cluster_factor=factor)
     assert calls == ["gmm"] and repr(aug) == repr(cluster_noise_preset(torch.eye(3)))
     resolve_augment("kmeans_cluster_noise", tab, np.zeros(3), np.ones(3), within_cluster_factor=factor)
     resolve_augment("network_cluster_noise", tab, np.zeros(3), np.ones(3), within_cluster_factor=factor)
@@ -131,11 +131,12 @@ def test_the_preset_is_resolved_lazily_and_only_for_tables():
 def test_estimators_fit_with_cluster_noise_and_reject_it_for_images(cls):
     X, _ = make_blobs(n_samples=60, centers=3, n_features=4, random_state=0)
     before = X.copy()
-    labels = fast(cls, n_clusters=3, augment="cluster_noise").fit_predict(X)
-    assert labels.shape == (60,) and np.array_equal(X, before)
     images = np.random.default_rng(0).integers(0, 256, size=(40, 8, 8, 1), dtype=np.uint8)
-    with pytest.raises(ValueError, match="augment='cluster_noise'"):
-        fast(cls, n_clusters=2, augment="cluster_noise").fit(images)
+    for augment in ("cluster_noise", "mixture_noise", "pooled_cluster_noise"):
+        labels = fast(cls, n_clusters=3, augment=augment).fit_predict(X)
+        assert labels.shape == (60,) and np.array_equal(X, before)
+        with pytest.raises(ValueError, match=f"augment='{augment}'"):
+            fast(cls, n_clusters=2, augment=augment).fit(images)
 
 
 # ------------------------------------------------------------------ the noise follows the network's clusters
@@ -163,7 +164,7 @@ def _stretched_blobs():
 
 def test_refresh_sets_the_factor_of_the_heads_clusters():
     X = _stretched_blobs()
-    model = fast(DRCClustering, n_clusters=3, augment="cluster_noise", max_epochs=2).fit(X)
+    model = fast(DRCClustering, n_clusters=3, augment="pooled_cluster_noise", max_epochs=2).fit(X)
     space = InputSpace(X, X.mean(0), X.std(0), seed=0)
     noise = CorrelatedNoise(torch.as_tensor(space.within_cluster_factor(3)))
     trainer = types.SimpleNamespace(module=model.module_, distributed=None, next_epoch=5)
@@ -176,25 +177,24 @@ def test_refresh_sets_the_factor_of_the_heads_clusters():
     assert not np.allclose(expected, space.within_cluster_factor(3), rtol=1e-2, atol=1e-2)
 
 
-def test_network_cluster_noise_refreshes_and_cluster_noise_does_not(refresh_from_epoch_one):
+def test_network_cluster_noise_refreshes_and_pooled_cluster_noise_does_not(refresh_from_epoch_one):
     X = _stretched_blobs()
     # The tables' noise starts from the clusters of a Gaussian mixture.
     initial = InputSpace(X, X.mean(0), X.std(0), seed=0).within_cluster_factor(3, clusterer="gmm")
     factors = {}
-    for augment in ("auto", "cluster_noise", "network_cluster_noise"):
+    for augment in ("pooled_cluster_noise", "network_cluster_noise"):
         record = _RecordNoise()
         fast(DRCClustering, n_clusters=3, augment=augment, callbacks=[record]).fit(X)
         factors[augment] = record.factor.numpy()
-    np.testing.assert_allclose(factors["cluster_noise"], initial, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(factors["pooled_cluster_noise"], initial, rtol=1e-5, atol=1e-5)
     assert not np.allclose(factors["network_cluster_noise"], initial, rtol=1e-2, atol=1e-2)
-    np.testing.assert_array_equal(factors["auto"], factors["cluster_noise"])  # the tabular default
 
 
 def test_the_preset_names_the_clustering_behind_the_noise():
     X = _stretched_blobs()
     space = InputSpace(X, X.mean(0), X.std(0), seed=0)
     factors = {}
-    for augment, clusterer in (("cluster_noise", "gmm"), ("kmeans_cluster_noise", "kmeans")):
+    for augment, clusterer in (("pooled_cluster_noise", "gmm"), ("kmeans_cluster_noise", "kmeans")):
         record = _RecordNoise()
         fast(DRCClustering, n_clusters=3, augment=augment, callbacks=[record]).fit(X)
         factors[clusterer] = record.factor.numpy()
@@ -208,7 +208,7 @@ def test_the_preset_names_the_clustering_behind_the_noise():
 def test_before_the_start_both_presets_train_the_same_network():
     X = _stretched_blobs()
     a = fast(DRCClustering, n_clusters=3, augment="network_cluster_noise").fit(X)  # 3 epochs < REFRESH_START
-    b = fast(DRCClustering, n_clusters=3, augment="cluster_noise").fit(X)
+    b = fast(DRCClustering, n_clusters=3, augment="pooled_cluster_noise").fit(X)
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
 
 

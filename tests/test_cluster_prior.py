@@ -88,7 +88,8 @@ def test_the_mixture_finds_clusters_k_means_cuts():
 def test_the_mixture_falls_back_to_k_means_where_it_cannot_be_fitted(monkeypatch):
     from sklearn.mixture import GaussianMixture
 
-    from deepclust.training.prior import gaussian_mixture_labels, subsampled_kmeans
+    from deepclust.training.input_mixture import gaussian_mixture_labels
+    from deepclust.training.prior import subsampled_kmeans
 
     def fail(self, X, y=None):
         raise ValueError("Fitting the mixture model failed because some components have ill-defined covariance")
@@ -114,16 +115,16 @@ def test_the_prior_keeps_k_means_while_the_noise_takes_the_mixture():
 
 
 def test_the_mixture_leaves_undetermined_covariances_to_k_means(monkeypatch):
-    import deepclust.training.prior as prior
+    import deepclust.training.input_mixture as mixture
 
     rows, _ = make_blobs(n_samples=60, centers=3, n_features=20, random_state=0)  # 20 rows per cluster < 2 * 20
-    expected = prior.subsampled_kmeans(rows, 3, seed=1)[1].labels_
-    np.testing.assert_array_equal(prior.gaussian_mixture_labels(rows, 3, seed=1), expected)
+    expected = mixture.subsampled_kmeans(rows, 3, seed=1)[1].labels_
+    np.testing.assert_array_equal(mixture.gaussian_mixture_labels(rows, 3, seed=1), expected)
     # A sample fits the mixture where rows * K * d**2 is large; every row is still labelled.
-    monkeypatch.setattr(prior, "_GMM_BUDGET", 2 * 3 * 2**2 * 50)  # 100 rows of the 400
-    monkeypatch.setattr(prior, "_GMM_MIN_ROWS", 10)
+    monkeypatch.setattr(mixture, "_GMM_BUDGET", 2 * 3 * 2**2 * 50)  # 100 rows of the 400
+    monkeypatch.setattr(mixture, "_GMM_MIN_ROWS", 10)
     rows, truth = make_blobs(n_samples=400, centers=[[0, 0], [10, 10], [-10, 10]], random_state=0)
-    labels = prior.gaussian_mixture_labels(rows, 3, seed=0)
+    labels = mixture.gaussian_mixture_labels(rows, 3, seed=0)
     from sklearn.metrics import adjusted_rand_score
 
     assert labels.shape == (400,) and adjusted_rand_score(truth, labels) == pytest.approx(1.0)

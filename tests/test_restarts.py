@@ -120,7 +120,7 @@ def test_the_kept_network_is_the_highest_scoring_and_the_first_is_n_init_1s(cls)
 def test_the_restarts_share_one_reduction_graph_and_prior_from_the_fits_seed(monkeypatch):
     import deepclust.training.input_space as input_space
 
-    calls = {"reduced": [], "neighbors": [], "clusters": []}
+    calls = {"reduced": [], "neighbors": [], "clusters": [], "mixture": []}
 
     def counting(name, func):
         def wrapped(*args, **kwargs):
@@ -132,6 +132,7 @@ def test_the_restarts_share_one_reduction_graph_and_prior_from_the_fits_seed(mon
     monkeypatch.setattr(input_space, "reduced_input", counting("reduced", input_space.reduced_input))
     monkeypatch.setattr(input_space, "input_neighbors", counting("neighbors", input_space.input_neighbors))
     monkeypatch.setattr(input_space, "input_clusters", counting("clusters", input_space.input_clusters))
+    monkeypatch.setattr(input_space, "fit_input_mixture", counting("mixture", input_space.fit_input_mixture))
     wide = np.random.default_rng(0).normal(size=(90, 60)).astype(np.float32)  # > 50 columns: PCA, seeded
 
     def counts(data, **params):
@@ -141,19 +142,22 @@ def test_the_restarts_share_one_reduction_graph_and_prior_from_the_fits_seed(mon
         DRCClustering(n_clusters=3, **params, **FAST).fit(data)
         return [len(c) for c in calls.values()]
 
-    # One reduction and graph; two clusterings (the prior's k-means, the noise's mixture), each once.
-    assert counts(wide, n_init=3, neighbor_positives="input", cluster_prior="input") == [1, 1, 2]
+    # One reduction and graph; one mixture (too few rows for it here), so two clusterings: the
+    # prior's k-means and the pooled noise's (k-means again, in place of the mixture), each once.
+    assert counts(wide, n_init=3, neighbor_positives="input", cluster_prior="input") == [1, 1, 2, 1]
     assert calls["reduced"][0][-1] == FAST["random_state"]  # the fit's seed, restart 0's
     assert sorted(args[-1] for args in calls["clusters"]) == ["gmm", "kmeans"]
     assert all(args[-2] == FAST["random_state"] for args in calls["clusters"])
-    # The within-cluster noise (the tabular default) alone: one clustering per fit.
-    assert counts(X, n_init=2, neighbor_positives=None, cluster_prior="uniform") == [1, 0, 1]
-    # With the k-means noise the prior and the noise share one k-means.
+    assert calls["mixture"][0][-1] == FAST["random_state"]
+    # The within-cluster noise (the tabular default) alone: one mixture per fit, whose labels
+    # are the pooled noise's clusters where it is not stable.
+    assert counts(X, n_init=2, neighbor_positives=None, cluster_prior="uniform") == [1, 0, 0, 1]
+    # With the k-means noise the prior and the noise share one k-means, and no mixture is fitted.
     assert counts(
         X, n_init=2, neighbor_positives=None, cluster_prior="input", augment="kmeans_cluster_noise"
-    ) == [1, 0, 1]
+    ) == [1, 0, 1, 0]
     # Nothing is reduced when neither the input graph, the input prior nor the noise is used.
-    assert counts(X, n_init=2, neighbor_positives=None, cluster_prior="uniform", augment="scarf") == [0, 0, 0]
+    assert counts(X, n_init=2, neighbor_positives=None, cluster_prior="uniform", augment="scarf") == [0, 0, 0, 0]
 
 
 def test_a_warm_start_continues_the_kept_network_without_restarts():

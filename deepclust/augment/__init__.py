@@ -12,6 +12,7 @@ from .ops import (
     CorrelatedNoise,
     FeatureMask,
     MarginalResample,
+    MixtureNoise,
     GaussianNoise,
     RandomColorJitter,
     RandomGaussianBlur,
@@ -34,6 +35,7 @@ from .presets import (
     tabular_preset,
     scarf_preset,
     cluster_noise_preset,
+    mixture_noise_preset,
 )
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "CorrelatedNoise",
     "FeatureMask",
     "MarginalResample",
+    "MixtureNoise",
     "GaussianNoise",
     "RandomAffineElastic",
     "RandomColorJitter",
@@ -64,4 +67,5 @@ __all__ = [
     "tabular_preset",
     "scarf_preset",
     "cluster_noise_preset",
+    "mixture_noise_preset",
 ]

@@ -413,6 +413,113 @@ class CorrelatedNoise:
         return f"CorrelatedNoise(rank={self.factor.shape[0]}, scale={self.scale})"
 
 
+class MixtureNoise:
+    """Add Gaussian noise with the covariance of the sample's most probable mixture component.
+
+    A Gaussian mixture (``means``, ``covariances``, ``weights``, as scikit-learn's
+    ``GaussianMixture`` with full covariances fits them) lives in a space a raw row ``x``
+    maps to as ``(x - center) @ projection`` (for the engine: standardised and PCA-reduced),
+    and a step ``v`` in that space maps back to the raw features as ``v @ back``. Each sample
+    is assigned the component of highest posterior probability, and ``scale * v @ back``
+    with ``v ~ N(0, covariances[k])`` is added: where the clusters differ in shape, a sample
+    varies the way the samples of *its* cluster vary, not the way all clusters vary on
+    average (:class:`CorrelatedNoise` with the pooled covariance). Ours; see
+    :mod:`deepclust.training.input_mixture`.
+
+    Parameters
+    ----------
+    means : tensor of shape (K, d)
+    covariances : tensor of shape (K, d, d)
+        Symmetric positive definite.
+    weights : tensor of shape (K,)
+        Positive mixing weights.
+    projection : tensor of shape (n_features, d)
+    center : tensor of shape (n_features,)
+    back : tensor of shape (d, n_features)
+    scale : float, default=1.0
+        Multiplies the noise's standard deviation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.augment import MixtureNoise
+    >>> noise = MixtureNoise(means=torch.tensor([[-5.0, 0.0], [5.0, 0.0]]),
+    ...                      covariances=torch.stack([torch.diag(torch.tensor([1.0, 1e-12])),
+    ...                                               torch.diag(torch.tensor([1e-12, 1.0]))]),
+    ...                      weights=torch.tensor([0.5, 0.5]), projection=torch.eye(2), center=torch.zeros(2),
+    ...                      back=torch.eye(2))
+    >>> out = noise(torch.tensor([[-5.0, 0.0], [5.0, 0.0]]), torch.Generator().manual_seed(0))
+    >>> bool(abs(out[0, 1]) < 1e-3 and abs(out[1, 0] - 5.0) < 1e-3)  # each row moves along its own cluster
+    True
+    """
+
+    _fresh_output = True
+
+    def __init__(self, means, covariances, weights, projection, center, back, scale=1.0):
+        owner = "MixtureNoise"
+        given = {
+            "means": means, "covariances": covariances, "weights": weights, "projection": projection,
+            "center": center, "back": back,
+        }
+        given = {name: torch.as_tensor(value, dtype=torch.float64) for name, value in given.items()}
+        for name, value in given.items():
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{owner}: {name} must be finite.")
+        k, d = given["means"].shape if given["means"].ndim == 2 else (None, None)
+        n_features = given["center"].shape[0] if given["center"].ndim == 1 else None
+        expected = {
+            "means": (k, d), "covariances": (k, d, d), "weights": (k,), "projection": (n_features, d),
+            "center": (n_features,), "back": (d, n_features),
+        }
+        for name, shape in expected.items():
+            got = tuple(given[name].shape)
+            if None in shape or got != shape:
+                raise ValueError(f"{owner}: {name} must have shape (K, d, n_features as means and center give); got {got}.")
+        if not bool((given["weights"] > 0).all()):
+            raise ValueError(f"{owner}: weights must be positive.")
+        try:
+            # L L^T = covariance draws the noise; (L^{-1})^T whitens for the posterior.
+            chol = torch.linalg.cholesky(given["covariances"])
+        except RuntimeError as error:  # torch.linalg.LinAlgError
+            raise ValueError(f"{owner}: covariances must be symmetric positive definite ({error}).") from None
+        eye = torch.eye(d, dtype=torch.float64).expand(k, d, d)
+        self.whiten = torch.linalg.solve_triangular(chol, eye, upper=False).transpose(1, 2).float()  # (K, d, d)
+        # Noise factors straight to the raw features: v @ back with v = z @ L^T.
+        self.factors = (chol.transpose(1, 2) @ given["back"]).float()  # (K, d, n_features)
+        self.means = given["means"].float()
+        self.projection = given["projection"].float()
+        self.center = given["center"].float()
+        # The log-density's per-component terms: log weight - log det L.
+        self._log_prior = (given["weights"].log() - torch.diagonal(chol, dim1=1, dim2=2).log().sum(1)).float()
+        self.scale = _checks.real(owner, "scale", scale, 0.0)
+
+    def components(self, x: torch.Tensor) -> torch.Tensor:
+        """The most probable component of every row of ``x`` (``(B,)`` int64)."""
+        device = x.device
+        reduced = (x.float() - self.center.to(device)) @ self.projection.to(device)
+        centred = reduced[:, None, :] - self.means.to(device)  # (B, K, d)
+        whitened = torch.einsum("bkd,kde->bke", centred, self.whiten.to(device))
+        return (self._log_prior.to(device) - 0.5 * whitened.square().sum(-1)).argmax(1)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n_features = self.center.shape[0]
+        if x.ndim != 2 or x.shape[1] != n_features:
+            raise ValueError(f"MixtureNoise: expected a batch of shape (B, {n_features}); got {tuple(x.shape)}.")
+        component = self.components(x)
+        factors = self.factors.to(x.device, x.dtype)
+        z = torch.randn((x.shape[0], factors.shape[1]), generator=generator, device=x.device, dtype=x.dtype)
+        noise = torch.zeros_like(x)
+        # One matrix product per component present (not a (B, d, n_features) gather: wide rows).
+        for k in torch.unique(component).tolist():
+            rows = component == k
+            noise[rows] = z[rows] @ factors[k]
+        return x + self.scale * noise
+
+    def __repr__(self) -> str:
+        k, d, _ = self.factors.shape
+        return f"MixtureNoise(components={k}, dims={d}, scale={self.scale})"
+
+
 class FeatureMask:
     """Replace each feature, independently with probability ``p``, by ``fill`` (per feature).
 

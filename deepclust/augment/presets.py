@@ -15,6 +15,7 @@ from .ops import (
     FeatureMask,
     GaussianNoise,
     MarginalResample,
+    MixtureNoise,
     RandomResizedCropAffine,
     RandomColorJitter,
     RandomGaussianBlur,
@@ -27,26 +28,41 @@ from .erasing import RandomErasing
 #: Names accepted by the estimators' ``augment`` parameter.
 PRESETS = (
     "auto", "cc", "simclr", "light", "grey", "handwriting", "tabular", "scarf", "cluster_noise",
-    "kmeans_cluster_noise", "network_cluster_noise",
+    "mixture_noise", "pooled_cluster_noise", "kmeans_cluster_noise", "network_cluster_noise",
 )
-#: The tabular presets; "cluster_noise" and "network_cluster_noise" build the same views at the
-#: start, and only with "network_cluster_noise" does the engine let the noise follow the network's
-#: clusters during training (:class:`deepclust.training.cluster_noise.ClusterNoiseRefresh`);
-#: "kmeans_cluster_noise" is "cluster_noise" with k-means clusters (the default of sessions 16-18).
-TABULAR_PRESETS = ("tabular", "scarf", "cluster_noise", "kmeans_cluster_noise", "network_cluster_noise")
-#: The clustering of the input whose within-cluster covariance each noise preset starts from
-#: (:func:`deepclust.training.prior.input_clusters`). The full-covariance Gaussian mixture since
-#: session 19 (one restart, the eight development tables, mean ACC with k-means -> with the
-#: mixture: DRC 0.839 -> 0.848 over 5 seeds, SCL 0.824 -> 0.843 and JCL 0.817 -> 0.827 over 3).
-NOISE_CLUSTERER = {"cluster_noise": "gmm", "network_cluster_noise": "gmm", "kmeans_cluster_noise": "kmeans"}
+#: The tabular presets. The within-cluster noise presets: "mixture_noise" varies each row with the
+#: covariance of its own component of a Gaussian mixture of the input
+#: (:class:`~deepclust.augment.MixtureNoise`); "pooled_cluster_noise" with the pooled
+#: within-cluster covariance of the mixture's clusters (the default of session 19),
+#: "kmeans_cluster_noise" of k-means clusters (sessions 16-18); "cluster_noise" (the default) is
+#: "mixture_noise" where the mixture is stable and "pooled_cluster_noise" where it is not
+#: (:mod:`deepclust.training.input_mixture`). "network_cluster_noise" starts as
+#: "pooled_cluster_noise" and lets the noise follow the network's clusters during training
+#: (:class:`deepclust.training.cluster_noise.ClusterNoiseRefresh`).
+TABULAR_PRESETS = (
+    "tabular", "scarf", "cluster_noise", "mixture_noise", "pooled_cluster_noise", "kmeans_cluster_noise",
+    "network_cluster_noise",
+)
+#: The clustering of the input whose pooled within-cluster covariance each noise preset takes
+#: (:func:`deepclust.training.prior.input_clusters`) where it takes a pooled one. The
+#: full-covariance Gaussian mixture since session 19 (one restart, the eight development tables,
+#: mean ACC with k-means -> with the mixture: DRC 0.839 -> 0.848 over 5 seeds, SCL 0.824 -> 0.843
+#: and JCL 0.817 -> 0.827 over 3).
+NOISE_CLUSTERER = {
+    "cluster_noise": "gmm", "mixture_noise": "gmm", "pooled_cluster_noise": "gmm", "network_cluster_noise": "gmm",
+    "kmeans_cluster_noise": "kmeans",
+}
 
 #: What augment="auto" means for tabular data and for grey images.
 #: "cluster_noise" since session 16 (DRC, one restart, 5 seeds on the eight development tables:
 #: mean ACC 0.763 with "scarf", 0.812 with it; benchmarks/results_notes.md).
 TABULAR_AUTO = "cluster_noise"
-#: The noise of the "cluster_noise" preset, in within-cluster standard deviations (0.5, 0.7 and
-#: 1.0 were compared; 1.0 costs digits as rows 0.04, 0.5 iris and breast cancer).
+#: The pooled within-cluster noise, in within-cluster standard deviations (0.5, 0.7 and 1.0 were
+#: compared; 1.0 costs digits as rows 0.04, 0.5 iris and breast cancer).
 CLUSTER_NOISE_SCALE = 0.7
+#: The noise of :class:`~deepclust.augment.MixtureNoise`, in its component's standard deviations
+#: (0.7 and 1.0 compared on the five development tables whose mixture is stable, session 20).
+MIXTURE_NOISE_SCALE = 0.7
 GREY_AUTO = "handwriting"
 
 Augmenter = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -120,6 +136,28 @@ def cluster_noise_preset(factor: torch.Tensor, scale: float = CLUSTER_NOISE_SCAL
     (['CorrelatedNoise'], torch.Size([4, 3]))
     """
     return Compose([CorrelatedNoise(factor, scale)])
+
+
+def mixture_noise_preset(mixture: dict, scale: float = MIXTURE_NOISE_SCALE) -> Compose:
+    """Tabular views: Gaussian noise with the covariance of each row's mixture component (ours).
+
+    :class:`~deepclust.augment.MixtureNoise` with ``mixture`` its keyword arguments (the
+    estimators pass :meth:`~deepclust.training.input_space.InputSpace.mixture_noise`, a
+    full-covariance Gaussian mixture of the standardised, PCA-reduced input), times
+    ``scale``. The estimators' preset "mixture_noise" always, and "cluster_noise" (the
+    tabular default) where that mixture is stable (:mod:`deepclust.training.input_mixture`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepclust.augment import mixture_noise_preset
+    >>> mixture = dict(means=torch.zeros(1, 2), covariances=torch.eye(2)[None], weights=torch.ones(1),
+    ...                projection=torch.eye(2), center=torch.zeros(2), back=torch.eye(2))
+    >>> aug = mixture_noise_preset(mixture)
+    >>> [type(op).__name__ for op in aug.ops], aug(torch.zeros(4, 2), torch.Generator().manual_seed(0)).shape
+    (['MixtureNoise'], torch.Size([4, 2]))
+    """
+    return Compose([MixtureNoise(**mixture, scale=scale)])
 
 
 def grey_preset(value_range: tuple[float, float] = (0.0, 1.0), image_size: int = 16) -> Compose:
@@ -382,7 +420,7 @@ def noise_follows_clusters(augment, layout: InputLayout) -> bool:
 
 
 def resolve_augment(
-    augment, layout: InputLayout, mean, std, value_range=(0.0, 1.0), within_cluster_factor=None
+    augment, layout: InputLayout, mean, std, value_range=(0.0, 1.0), within_cluster_factor=None, mixture_noise=None
 ) -> Augmenter | None:
     """Turn the ``augment`` parameter into ``f(x, generator) -> x`` (or None for no augmentation).
 
@@ -390,14 +428,19 @@ def resolve_augment(
     tabular preset; ``value_range`` is the (min, max) of the image values (``(0, 1)`` for
     uint8 input), which image presets keep to. ``within_cluster_factor`` is a function of the
     clusterer's name ("gmm" or "kmeans", :data:`NOISE_CLUSTERER`) returning the factor of the
-    within-cluster noise presets (called only for those, so that no other choice pays for the
-    clustering it needs).
+    within-cluster noise presets, and ``mixture_noise`` a function of ``stable_only`` returning
+    the keyword arguments of :class:`~deepclust.augment.MixtureNoise` for the input's
+    Gaussian mixture (None where there is none, or with ``stable_only`` where it is not
+    stable); each is called only for the presets that need it, so that no other choice pays
+    for the clustering it needs.
 
     Names: "auto" (tabular: "cluster_noise"; grey images: "handwriting"; RGB: :func:`rgb_preset`,
     i.e. CC's pipeline), "cc" (:func:`cc_preset`, s = 0.5, no blur), "simclr"
     (:func:`simclr_preset`), "light" (:func:`light_preset`), "grey" (:func:`grey_preset`), "handwriting"
     (:func:`handwriting_preset`), "scarf" (:func:`scarf_preset`),
-    "cluster_noise" (:func:`cluster_noise_preset` with the clusters of a Gaussian mixture),
+    "cluster_noise" (:func:`mixture_noise_preset` where the input's Gaussian mixture is stable,
+    else "pooled_cluster_noise"), "mixture_noise" (:func:`mixture_noise_preset`),
+    "pooled_cluster_noise" (:func:`cluster_noise_preset` with the clusters of the Gaussian mixture),
     "kmeans_cluster_noise" (the same with k-means clusters), "network_cluster_noise" (the same views,
     whose noise the estimators let follow the network's clusters from epoch 10 on,
     :class:`~deepclust.training.cluster_noise.ClusterNoiseRefresh`), "tabular"
@@ -426,7 +469,8 @@ def resolve_augment(
     >>> resolve_augment(None, rgb, np.zeros(3), np.ones(3)) is None
     True
     >>> tab = InputLayout("tabular", (5,), "tabular")
-    >>> type(resolve_augment("auto", tab, np.zeros(5), np.ones(5), within_cluster_factor=lambda clusterer: np.eye(5)).ops[0]).__name__
+    >>> unstable = dict(within_cluster_factor=lambda clusterer: np.eye(5), mixture_noise=lambda stable_only: None)
+    >>> type(resolve_augment("auto", tab, np.zeros(5), np.ones(5), **unstable).ops[0]).__name__
     'CorrelatedNoise'
     >>> one_arg = resolve_augment(lambda x: x.flip(0), tab, 0, 1)  # takes only the batch
     >>> one_arg(torch.arange(3.0).view(3, 1), torch.Generator()).flatten()
@@ -449,6 +493,12 @@ def resolve_augment(
             return tabular_preset(torch.as_tensor(mean), torch.as_tensor(std))
         if augment == "scarf":
             return scarf_preset()
+        if augment in ("cluster_noise", "mixture_noise"):
+            if mixture_noise is None:
+                raise ValueError(f"augment={augment!r} needs the input's mixture_noise.")
+            mixture = mixture_noise(augment == "cluster_noise")  # the default: only a stable one
+            if mixture is not None:
+                return mixture_noise_preset(mixture, MIXTURE_NOISE_SCALE)
         if augment in NOISE_CLUSTERER:
             if within_cluster_factor is None:
                 raise ValueError(f"augment={augment!r} needs the input's within_cluster_factor.")
@@ -456,7 +506,7 @@ def resolve_augment(
             return cluster_noise_preset(torch.as_tensor(factor), CLUSTER_NOISE_SCALE)
         raise ValueError(
             f"augment={augment!r} is an image preset but X is tabular; use 'cluster_noise', 'kmeans_cluster_noise', "
-            "'network_cluster_noise', 'scarf', 'tabular' or 'auto'."
+            "'mixture_noise', 'pooled_cluster_noise', 'network_cluster_noise', 'scarf', 'tabular' or 'auto'."
         )
     channels, height, width = layout.sample_shape
     size = min(height, width)

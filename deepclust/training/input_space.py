@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cluster_noise import within_cluster_factor
+from .input_mixture import InputMixture, fit_input_mixture
 from .neighbors import input_neighbors, reduced_input
 from .prior import cluster_rows, input_cluster_prior, input_clusters
 
@@ -59,6 +60,8 @@ class InputSpace:
         self.seed = int(seed)
         self._reduced: np.ndarray | None = None
         self._components: np.ndarray | None = None
+        self._center: np.ndarray | None = None
+        self._mixtures: dict[int, InputMixture | None] = {}
         self._graphs: dict[int, np.ndarray] = {}
         self._clusters: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
         self._factors: dict[tuple[int, str], np.ndarray] = {}
@@ -66,7 +69,7 @@ class InputSpace:
     def reduced(self) -> np.ndarray:
         """The standardised, flattened and (where wide) PCA-reduced input (:func:`reduced_input`)."""
         if self._reduced is None:
-            self._reduced, self._components = reduced_input(
+            self._reduced, self._components, self._center = reduced_input(
                 self.X, self.mean, self.std, self.seed, return_components=True
             )
         return self._reduced
@@ -87,8 +90,41 @@ class InputSpace:
         it was fitted on (the same rows for either), their labels."""
         key = (int(n_clusters), clusterer)
         if key not in self._clusters:
-            self._clusters[key] = input_clusters(self.reduced(), key[0], self.seed, clusterer)
+            mixture = self._mixtures.get(key[0]) if clusterer == "gmm" else None
+            if mixture is not None:  # the same labels input_clusters would fit (its best of three)
+                self._clusters[key] = self.cluster_rows(), mixture.labels
+            else:
+                self._clusters[key] = input_clusters(self.reduced(), key[0], self.seed, clusterer)
         return self._clusters[key]
+
+    def mixture(self, n_clusters: int) -> InputMixture | None:
+        """The full-covariance Gaussian mixture of :meth:`cluster_rows` with its stability
+        (:func:`fit_input_mixture`); None where it cannot be fitted. Its labels are
+        :meth:`clusters` ``(n_clusters, "gmm")``."""
+        k = int(n_clusters)
+        if k not in self._mixtures:
+            rows = self.cluster_rows()
+            fitted = k >= 2 and rows.size > k
+            self._mixtures[k] = fit_input_mixture(self.reduced()[rows], k, self.seed) if fitted else None
+        return self._mixtures[k]
+
+    def mixture_noise(self, n_clusters: int, stable_only: bool = False) -> dict | None:
+        """The arguments of :class:`~deepclust.augment.MixtureNoise` for :meth:`mixture` (None
+        where there is none, or with ``stable_only`` where it is not stable): the mixture, and
+        the maps from the raw features to the reduced space (``(x - center) @ projection``)
+        and back (``back``)."""
+        mixture = self.mixture(n_clusters)
+        if mixture is None or (stable_only and not mixture.stable):
+            return None
+        std = np.asarray(self.std, dtype=np.float64).reshape(-1)
+        mean = np.asarray(self.mean, dtype=np.float64).reshape(-1)
+        # reduced = ((x - mean) / std - pca_center) @ components.T; a reduced step v is v @ components * std.
+        components = np.eye(std.size) if self._components is None else np.asarray(self._components, np.float64)
+        center = mean if self._center is None else mean + std * self._center
+        return {
+            "means": mixture.means, "covariances": mixture.covariances, "weights": mixture.weights,
+            "projection": components.T / std[:, None], "center": center, "back": components * std[None, :],
+        }
 
     def cluster_prior(self, n_clusters: int) -> np.ndarray:
         """The k-means cluster shares of :meth:`reduced`, mixed with equal shares (:mod:`~deepclust.training.prior`)."""

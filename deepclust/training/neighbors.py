@@ -75,7 +75,7 @@ def reduced_input(X: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int, r
     width = int(np.prod(X.shape[1:]))
     if width <= _PCA_COMPONENTS:
         reduced = np.concatenate([chunk(s, min(n, s + _CHUNK)) for s in range(0, n, _CHUNK)])
-        return (reduced, None) if return_components else reduced
+        return (reduced, None, None) if return_components else reduced
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(n, size=min(n, _PCA_FIT_ROWS), replace=False))
     sample = (np.asarray(X[fit_rows], dtype=np.float32) * scale - mean) / std
@@ -85,7 +85,9 @@ def reduced_input(X: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int, r
     reduced = np.concatenate([pca.transform(chunk(s, min(n, s + _CHUNK))) for s in range(0, n, _CHUNK)]).astype(
         np.float32
     )
-    return (reduced, pca.components_.astype(np.float32)) if return_components else reduced
+    if return_components:
+        return reduced, pca.components_.astype(np.float32), pca.mean_.astype(np.float32)
+    return reduced
 
 
 def input_neighbors(X: np.ndarray, mean, std, n_neighbors: int, seed: int = 0, reduced=None) -> np.ndarray:

@@ -23,17 +23,6 @@ _FIT_ROWS = 20_000
 #: The clusterers the input may be clustered with (``input_clusters``).
 INPUT_CLUSTERERS = ("kmeans", "gmm")
 
-#: Regularisation added to the diagonal of the mixture's covariances (standardised units).
-_GMM_REG_COVAR = 1e-4
-#: The mixture is fitted on at most max(_GMM_MIN_ROWS, _GMM_BUDGET / (K * d**2)) rows (the cost
-#: of an EM step grows as rows * K * d**2; 20,000 rows x 50 dimensions x 50 clusters took 137 s
-#: on one core, against 0.9 s for k-means) and labels the others by prediction.
-_GMM_MIN_ROWS = 2_000
-_GMM_BUDGET = 2e8
-#: A full covariance per cluster needs rows: with fewer than this many times d per cluster on
-#: the rows the mixture is fitted on, k-means labels the rows instead.
-_GMM_ROWS_PER_DIMENSION = 2
-
 #: Weight of the equal shares in the estimated prior (the rest: the k-means shares).
 UNIFORM_MIX = 0.5
 
@@ -161,7 +150,7 @@ def input_clusters(
         Seeds the subsample and the clusterer.
     method : {"kmeans", "gmm"}
         "kmeans": :func:`subsampled_kmeans` (3 initialisations). "gmm": a Gaussian mixture
-        with full covariances (:func:`gaussian_mixture_labels`), whose clusters may differ in
+        with full covariances (:func:`~deepclust.training.input_mixture.gaussian_mixture_labels`), whose clusters may differ in
         shape and orientation, as the classes of a table often do.
 
     Returns
@@ -186,51 +175,9 @@ def input_clusters(
         rows = cluster_rows(n, seed)
         return rows, np.zeros(rows.size, dtype=np.int64)
     if method == "gmm":
+        from .input_mixture import gaussian_mixture_labels  # it builds on this module
+
         rows = cluster_rows(n, seed)
         return rows, gaussian_mixture_labels(reduced[rows], n_clusters, seed)
     rows, kmeans = subsampled_kmeans(reduced, n_clusters, seed)
     return rows, kmeans.labels_
-
-
-def gaussian_mixture_labels(x: np.ndarray, n_clusters: int, seed: int = 0) -> np.ndarray:
-    """Hard labels of a full-covariance Gaussian mixture on the rows ``x`` (3 initialisations).
-
-    The rows are standardised (and PCA-reduced where wide), so a small fixed
-    regularisation of the covariances (``reg_covar=1e-4``, against singular clusters of
-    duplicated rows or constant features) is small on every feature. On many wide rows with
-    many clusters the mixture is fitted on a seeded sample of them (at least 2,000, as many
-    as keep ``rows * K * d**2`` under 2e8) and predicts the others. k-means on the same rows
-    labels them instead where a full covariance per cluster is not determined (fewer than
-    ``2 * d`` fitted rows per cluster), where the mixture cannot be fitted, or where it
-    leaves fewer than ``n_clusters`` clusters.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from deepclust.training.prior import gaussian_mixture_labels
-    >>> rng = np.random.default_rng(0)
-    >>> x = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(8, 1, (20, 2))]
-    >>> np.bincount(gaussian_mixture_labels(x, 2)).tolist() in ([40, 20], [20, 40])
-    True
-    """
-    from sklearn.mixture import GaussianMixture
-
-    n, d = x.shape
-    n_fit = min(n, max(_GMM_MIN_ROWS, int(_GMM_BUDGET / (n_clusters * d * d))))
-    labels = None
-    if n_fit >= _GMM_ROWS_PER_DIMENSION * d * n_clusters:
-        # All rows where they are few enough (the same fit as without the cap), else a sample.
-        fit_rows = x if n_fit == n else x[cluster_rows(n, seed, n_fit)]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                mixture = GaussianMixture(
-                    n_clusters, covariance_type="full", n_init=3, reg_covar=_GMM_REG_COVAR,
-                    random_state=seed % (2**32),
-                ).fit(fit_rows)
-                labels = mixture.predict(x)
-        except (ValueError, np.linalg.LinAlgError):
-            pass  # ill-defined covariances despite the regularisation: k-means below
-    if labels is None or np.unique(labels).size < n_clusters:
-        labels = subsampled_kmeans(x, n_clusters, seed)[1].labels_
-    return np.asarray(labels, dtype=np.int64)
