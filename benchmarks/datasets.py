@@ -257,6 +257,34 @@ def load_synthetic() -> Dataset:
                       extra={"make_classification": params})
 
 
+def load_synthetic_b() -> Dataset:
+    """Held out (defined in session 20 before any fit on it): ``make_classification`` with other
+    parameters than ``synthetic``, unequal classes and noise features."""
+    from sklearn.datasets import make_classification
+
+    params = dict(n_samples=1500, n_features=15, n_informative=4, n_redundant=3, n_classes=3,
+                  n_clusters_per_class=1, class_sep=1.5, weights=[0.5, 0.3, 0.2], random_state=1)
+    X, y = make_classification(**params)
+    return _split_set("synthetic_b", X.astype(np.float32), y, "tabular",
+                      "sklearn make_classification(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")",
+                      extra={"make_classification": params})
+
+
+def load_blobs_aniso() -> Dataset:
+    """Held out (defined in session 20 before any fit on it): ``make_blobs`` of unequal sizes and
+    spreads, sheared by a fixed random linear map, with three uniform noise features."""
+    from sklearn.datasets import make_blobs
+
+    params = dict(n_samples=[500, 300, 200, 100], n_features=5, cluster_std=[1.0, 2.0, 1.5, 0.8], random_state=2)
+    X, y = make_blobs(**params)
+    rng = np.random.default_rng(3)
+    X = np.c_[X @ rng.normal(size=(5, 5)), rng.uniform(-10, 10, size=(len(X), 3))]
+    return _split_set("blobs_aniso", X.astype(np.float32), y, "tabular",
+                      "sklearn make_blobs(" + ", ".join(f"{k}={v}" for k, v in params.items())
+                      + ") @ default_rng(3).normal(size=(5, 5)), plus 3 features uniform on [-10, 10]",
+                      extra={"make_blobs": params})
+
+
 def _cifar10_lossless() -> tuple[np.ndarray, np.ndarray, int]:
     tr, te = _npz("cifar10_train_lossless_subset.npz"), _npz("cifar10_test_lossless_subset.npz")
     X = np.concatenate([tr["X"], te["X"]])
@@ -316,6 +344,8 @@ LOADERS = {
     "wine": load_wine,
     "breast_cancer": load_breast_cancer,
     "synthetic": load_synthetic,
+    "synthetic_b": load_synthetic_b,
+    "blobs_aniso": load_blobs_aniso,
 }
 
 #: Suites for ``run.py --suite``: "dev" runs in minutes per method on a CPU (baselines) and is meant
@@ -323,7 +353,7 @@ LOADERS = {
 SUITES = {
     "dev": ["digits", "usps", "coil20", "cifar10_grey", "cifar10_subset",
             "digits_flat", "pendigits", "letter", "segmentation", "glass", "seeds",
-            "iris", "wine", "breast_cancer", "synthetic"],
+            "iris", "wine", "breast_cancer", "synthetic", "synthetic_b", "blobs_aniso"],
 }
 SUITES["full"] = SUITES["dev"] + ["mnist", "cifar10"]
 

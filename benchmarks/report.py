@@ -31,7 +31,7 @@ DEV_SUITE = {
     "digits": "images", "usps": "images", "coil20": "images", "cifar10_grey": "images", "cifar10_subset": "images",
     "digits_flat": "tabular", "pendigits": "tabular", "letter": "tabular", "segmentation": "tabular",
     "glass": "tabular", "seeds": "tabular", "iris": "tabular", "wine": "tabular", "breast_cancer": "tabular",
-    "synthetic": "tabular",
+    "synthetic": "tabular", "synthetic_b": "tabular", "blobs_aniso": "tabular",
 }
 #: Which defaults were chosen on each dev-suite set (benchmarks/results_notes.md has the runs); a
 #: set with "none" is a held-out test of every default.
@@ -51,6 +51,8 @@ CHOSEN_ON = {
     "segmentation": _NOISE_ONLY,
     "synthetic": _NOISE_ONLY,
     "pendigits": "none (held out)", "letter": "none (held out)",
+    "synthetic_b": "none (held out; generated, defined in session 20)",
+    "blobs_aniso": "none (held out; generated, defined in session 20)",
 }
 METHOD_ORDER = ["drc", "scl", "jcl", "kmeans", "kmeans_std", "gmm_std", "tsne_kmeans", "umap_kmeans", "dec", "idec",
                 "n2d"]

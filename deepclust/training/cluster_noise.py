@@ -6,9 +6,11 @@ resampling) treat every feature alike, so the network learns to keep uninformati
 features as carefully as informative ones. Here the views are Gaussian noise whose
 covariance is the *pooled within-cluster covariance* of the input under a clustering of
 it (on the standardised and where wide PCA-reduced input: a full-covariance Gaussian
-mixture with ``augment="cluster_noise"``, the tabular default, or k-means, the clustering of
-the cluster prior, with ``"kmeans_cluster_noise"``; see
-:func:`~deepclust.training.prior.input_clusters`): a direction in which the data vary only inside clusters (a pure-noise
+mixture with ``augment="pooled_cluster_noise"``, or k-means, the clustering of the cluster
+prior, with ``"kmeans_cluster_noise"``; see :func:`~deepclust.training.prior.input_clusters`;
+the tabular default, ``"cluster_noise"``, takes this pooled noise where the mixture is not
+stable and each row's own component's covariance where it is,
+:mod:`deepclust.training.input_mixture`): a direction in which the data vary only inside clusters (a pure-noise
 feature, the length of an iris flower within its species) is perturbed as much as the data
 vary along it, a direction that separates the clusters hardly at all. The network then
 learns invariance to what varies within clusters, which is what a clustering should
@@ -17,8 +19,8 @@ discriminant analysis, and of the Gaussian data model behind GMM; like self-labe
 (SCAN's last stage), it starts from a clustering of the data that training then refines,
 and where that clustering is poor (the 64 pixels of digits as a table) it can hide the classes.
 A mixture whose clusters may differ in shape gets elongated or tilted clusters right where
-k-means cuts them (iris, the synthetic table), and so gives better noise: that is why it is
-the default since session 19 (the prior keeps k-means, whose shares served the balance
+k-means cuts them (iris, the synthetic table), and so gives better noise: that is why it has
+shaped the default since session 19 (the prior keeps k-means, whose shares served the balance
 better on digits as rows).
 With ``augment="network_cluster_noise"`` the clusters that shape the noise are the
 network's own from epoch 10 on (:class:`ClusterNoiseRefresh`): an alternation of the views
