@@ -36,9 +36,9 @@ DEV_SUITE = {
 #: Which defaults were chosen on each dev-suite set (benchmarks/results_notes.md has the runs); a
 #: set with "none" is a held-out test of every default.
 _TABLE_DEFAULTS = ("tabular: cluster noise and its scale, input neighbours, cluster prior, n_init, head refit, "
-                   "the mixture behind the noise (session 19)")
+                   "the mixture behind the noise (session 19), its stability gate (session 20)")
 _NOISE_ONLY = ("tabular: cluster noise and its scale (session 16), head refit (session 17), "
-               "the mixture behind the noise (session 19)")
+               "the mixture behind the noise (session 19), its stability gate (session 20)")
 CHOSEN_ON = {
     "digits": "lr, batch size, DRC's af_temperature, SCL's warm-up and balance; no image neighbours; "
               "which estimators refit their head (session 18)",
@@ -47,7 +47,7 @@ CHOSEN_ON = {
     "cifar10_grey": "none", "cifar10_subset": "none",
     "digits_flat": _TABLE_DEFAULTS, "iris": _TABLE_DEFAULTS, "wine": _TABLE_DEFAULTS,
     "breast_cancer": _TABLE_DEFAULTS, "seeds": _TABLE_DEFAULTS,
-    "glass": "n_init; cluster noise and its scale; head refit; the mixture behind the noise",
+    "glass": "n_init; cluster noise and its scale; head refit; the mixture behind the noise; its stability gate",
     "segmentation": _NOISE_ONLY,
     "synthetic": _NOISE_ONLY,
     "pendigits": "none (held out)", "letter": "none (held out)",

@@ -170,12 +170,12 @@ def fit_input_mixture(
     )
 
 
-def gaussian_mixture_labels(x: np.ndarray, n_clusters: int, seed: int = 0, mixture=None) -> np.ndarray:
+def gaussian_mixture_labels(x: np.ndarray, n_clusters: int, seed: int = 0) -> np.ndarray:
     """Hard labels of a full-covariance Gaussian mixture on the rows ``x`` (3 initialisations).
 
-    :func:`fit_input_mixture`'s labels; k-means on the same rows labels them instead where
-    the mixture cannot be fitted (it returns None). ``mixture`` is a fit of ``x`` the caller
-    has already (its labels are returned; None: fit three initialisations).
+    :func:`fit_input_mixture`'s labels (three initialisations, no stability measured);
+    k-means on the same rows labels them instead where the mixture cannot be fitted (it
+    returns None).
 
     Examples
     --------
@@ -186,8 +186,7 @@ def gaussian_mixture_labels(x: np.ndarray, n_clusters: int, seed: int = 0, mixtu
     >>> np.bincount(gaussian_mixture_labels(x, 2)).tolist() in ([40, 20], [20, 40])
     True
     """
-    if mixture is None:
-        mixture = fit_input_mixture(x, n_clusters, seed, n_fits=LABEL_FITS)
+    mixture = fit_input_mixture(x, n_clusters, seed, n_fits=LABEL_FITS)
     if mixture is None:
         return np.asarray(subsampled_kmeans(x, n_clusters, seed)[1].labels_, dtype=np.int64)
     return mixture.labels
