@@ -234,6 +234,11 @@ def test_float64_input_keeps_dtype():
     assert out.dtype == torch.float64
 
 
+#: A one-component mixture of five features, as InputSpace.mixture_noise returns one.
+_MIXTURE_5 = dict(means=np.zeros((1, 5)), covariances=np.eye(5)[None], weights=np.ones(1), projection=np.eye(5),
+                  center=np.zeros(5), back=np.eye(5))
+
+
 @pytest.mark.parametrize("name", PRESETS)
 def test_resolve_named_presets(name):
     rgb = InputLayout("image", (3, 32, 32), "nhwc")
@@ -242,8 +247,10 @@ def test_resolve_named_presets(name):
     if name in TABULAR_PRESETS:
         with pytest.raises(ValueError, match="tabular"):
             resolve_augment(name, rgb, np.zeros(3), np.ones(3))
-        aug = resolve_augment(name, tab, np.zeros(5), np.ones(5), within_cluster_factor=lambda clusterer: np.eye(5))
-        assert aug(torch.zeros(4, 5), _gen()).shape == (4, 5)
+        for mixture in (None, _MIXTURE_5):  # no (stable) mixture, a stable one
+            aug = resolve_augment(name, tab, np.zeros(5), np.ones(5), within_cluster_factor=lambda clusterer: np.eye(5),
+                                  mixture_noise=lambda stable_only: mixture)
+            assert aug(torch.zeros(4, 5), _gen()).shape == (4, 5)
         return
     aug = resolve_augment(name, rgb, np.zeros(3), np.ones(3))
     assert aug(x, _gen()).shape == x.shape
@@ -265,10 +272,12 @@ def test_auto_preset_choices():
     grey = resolve_augment("auto", InputLayout("image", (1, 28, 28), "nhw"), np.zeros(1), np.ones(1))
     assert repr(grey) == repr(handwriting_preset(image_size=28))
     assert grey.ops[0].sigma == pytest.approx(28 / 8)
-    tab = resolve_augment(
-        "auto", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5), within_cluster_factor=lambda clusterer: np.eye(5)
-    )
-    assert [repr(op) for op in tab.ops] == ["CorrelatedNoise(rank=5, scale=0.7)"]
+    sources = dict(within_cluster_factor=lambda clusterer: np.eye(5), mixture_noise=lambda stable_only: None)
+    tab = resolve_augment("auto", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5), **sources)
+    assert [repr(op) for op in tab.ops] == ["CorrelatedNoise(rank=5, scale=0.7)"]  # no stable mixture
+    sources["mixture_noise"] = lambda stable_only: _MIXTURE_5
+    tab = resolve_augment("auto", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5), **sources)
+    assert [repr(op) for op in tab.ops] == ["MixtureNoise(components=1, dims=5, scale=0.7)"]  # a stable one
     scarf = resolve_augment("scarf", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5))
     assert [repr(op) for op in scarf.ops] == ["MarginalResample(p=0.3)"]  # the previous default
 

@@ -69,6 +69,15 @@ class InputMixture:
     stability : float
         Mean adjusted Rand index between the labellings of :data:`STABILITY_FITS`
         initialisations (on the rows fitted); 1.0 when they all agree.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepclust.training.input_mixture import fit_input_mixture
+    >>> rng = np.random.default_rng(0)
+    >>> mixture = fit_input_mixture(np.r_[rng.normal(0, 1, (50, 2)), rng.normal(9, 1, (50, 2))], 2)
+    >>> mixture.means.shape, mixture.covariances.shape, mixture.stability, mixture.stable
+    ((2, 2), (2, 2, 2), 1.0, True)
     """
 
     labels: np.ndarray
