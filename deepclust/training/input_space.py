@@ -5,8 +5,9 @@ derives from the *data* (not from a network) is computed once per fit, from the 
 and handed to every restart: the per-feature (or per-channel) standardisation statistics,
 the standardised and PCA-reduced input, its nearest-neighbour graph (the input neighbour
 positives), its clusters (k-means for the cluster prior; k-means or a full-covariance
-Gaussian mixture for the tables' within-cluster noise), the prior's shares and the pooled
-within-cluster covariance of the noise's clusters. Each is computed on first use only, so a fit that
+Gaussian mixture for the tables' within-cluster noise), the mixture itself with its
+stability (whose components shape the default noise where it is stable), the prior's
+shares and the pooled within-cluster covariance of the noise's clusters. Each is computed on first use only, so a fit that
 uses none of them never reduces its input. Restart 0 is therefore exactly the ``n_init=1``
 fit, and the later restarts differ from it by their network's seed alone; on a large table
 the reduction and the brute-force neighbour search, which can take longer than training,
