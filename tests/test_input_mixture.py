@@ -79,6 +79,15 @@ def test_the_input_space_gives_the_same_clusters_before_and_after_its_mixture():
     np.testing.assert_array_equal(space.clusters(4, "gmm")[1], first)
     np.testing.assert_array_equal(mixture.labels, first)
     assert space.mixture(4) is mixture  # fitted once
+    # Where no mixture can be fitted (20 rows per cluster < 2 * 20 dimensions), its clusters
+    # are the k-means input_clusters falls back to, also after the attempt.
+    wide = make_blobs(n_samples=60, centers=3, n_features=20, random_state=0)[0].astype(np.float32)
+    stats = wide.mean(0), wide.std(0)
+    first = InputSpace(wide, *stats, seed=1).clusters(3, "gmm")[1]
+    space = InputSpace(wide, *stats, seed=1)
+    assert space.mixture(3) is None
+    np.testing.assert_array_equal(space.clusters(3, "gmm")[1], first)
+    assert space.clusters(3, "gmm") is space.clusters(3, "kmeans")  # one k-means, shared
 
 
 def test_mixture_noise_assigns_rows_as_the_mixture_does_through_the_pca():

@@ -64,8 +64,6 @@ class InputMixture:
     covariances : ndarray of shape (K, d, d)
         Regularised (``reg_covar`` added to the diagonal).
     weights : ndarray of shape (K,)
-    precisions_cholesky : ndarray of shape (K, d, d)
-        scikit-learn's ``precisions_cholesky_``: ``(x - mean_k) @ P_k`` is whitened.
     stability : float
         Mean adjusted Rand index between the labellings of :data:`STABILITY_FITS`
         initialisations (on the rows fitted); 1.0 when they all agree.
@@ -84,7 +82,6 @@ class InputMixture:
     means: np.ndarray
     covariances: np.ndarray
     weights: np.ndarray
-    precisions_cholesky: np.ndarray
     stability: float
 
     @property
@@ -174,7 +171,6 @@ def fit_input_mixture(
         means=chosen.means_,
         covariances=chosen.covariances_,
         weights=chosen.weights_,
-        precisions_cholesky=chosen.precisions_cholesky_,
         stability=float(np.mean(pairs)) if pairs else 1.0,
     )
 

@@ -91,9 +91,12 @@ class InputSpace:
         it was fitted on (the same rows for either), their labels."""
         key = (int(n_clusters), clusterer)
         if key not in self._clusters:
-            mixture = self._mixtures.get(key[0]) if clusterer == "gmm" else None
-            if mixture is not None:  # the same labels input_clusters would fit (its best of three)
-                self._clusters[key] = self.cluster_rows(), mixture.labels
+            if clusterer == "gmm" and key[0] in self._mixtures:
+                # The mixture is fitted: its labels are those input_clusters would fit (its best
+                # of three); where it could not be fitted, input_clusters would fall back to
+                # this same k-means, so neither is computed again.
+                mixture = self._mixtures[key[0]]
+                self._clusters[key] = self.clusters(key[0]) if mixture is None else (self.cluster_rows(), mixture.labels)
             else:
                 self._clusters[key] = input_clusters(self.reduced(), key[0], self.seed, clusterer)
         return self._clusters[key]
