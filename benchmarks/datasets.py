@@ -285,6 +285,35 @@ def load_blobs_aniso() -> Dataset:
                       extra={"make_blobs": params})
 
 
+def load_synthetic_c() -> Dataset:
+    """Held out (defined in session 21 before any fit on it): ``make_classification`` with four
+    unequal classes, other parameters than ``synthetic`` and ``synthetic_b``."""
+    from sklearn.datasets import make_classification
+
+    params = dict(n_samples=1200, n_features=12, n_informative=5, n_redundant=2, n_classes=4,
+                  n_clusters_per_class=1, class_sep=1.5, weights=[0.4, 0.3, 0.2, 0.1], random_state=7)
+    X, y = make_classification(**params)
+    return _split_set("synthetic_c", X.astype(np.float32), y, "tabular",
+                      "sklearn make_classification(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")",
+                      extra={"make_classification": params})
+
+
+def load_blobs_mixed() -> Dataset:
+    """Held out (defined in session 21 before any fit on it): ``make_blobs`` of five unequal sizes
+    and spreads, sheared by a fixed random linear map, with two features uniform on [-5, 5]."""
+    from sklearn.datasets import make_blobs
+
+    params = dict(n_samples=[400, 250, 150, 100, 100], n_features=6, cluster_std=[1.0, 1.5, 0.7, 2.0, 1.2],
+                  random_state=11)
+    X, y = make_blobs(**params)
+    rng = np.random.default_rng(12)
+    X = np.c_[X @ rng.normal(size=(6, 6)), rng.uniform(-5, 5, size=(len(X), 2))]
+    return _split_set("blobs_mixed", X.astype(np.float32), y, "tabular",
+                      "sklearn make_blobs(" + ", ".join(f"{k}={v}" for k, v in params.items())
+                      + ") @ default_rng(12).normal(size=(6, 6)), plus 2 features uniform on [-5, 5]",
+                      extra={"make_blobs": params})
+
+
 def _cifar10_lossless() -> tuple[np.ndarray, np.ndarray, int]:
     tr, te = _npz("cifar10_train_lossless_subset.npz"), _npz("cifar10_test_lossless_subset.npz")
     X = np.concatenate([tr["X"], te["X"]])
@@ -346,6 +375,8 @@ LOADERS = {
     "synthetic": load_synthetic,
     "synthetic_b": load_synthetic_b,
     "blobs_aniso": load_blobs_aniso,
+    "synthetic_c": load_synthetic_c,
+    "blobs_mixed": load_blobs_mixed,
 }
 
 #: Suites for ``run.py --suite``: "dev" runs in minutes per method on a CPU (baselines) and is meant
@@ -353,7 +384,8 @@ LOADERS = {
 SUITES = {
     "dev": ["digits", "usps", "coil20", "cifar10_grey", "cifar10_subset",
             "digits_flat", "pendigits", "letter", "segmentation", "glass", "seeds",
-            "iris", "wine", "breast_cancer", "synthetic", "synthetic_b", "blobs_aniso"],
+            "iris", "wine", "breast_cancer", "synthetic", "synthetic_b", "blobs_aniso",
+            "synthetic_c", "blobs_mixed"],
 }
 SUITES["full"] = SUITES["dev"] + ["mnist", "cifar10"]
 

@@ -32,6 +32,7 @@ DEV_SUITE = {
     "digits_flat": "tabular", "pendigits": "tabular", "letter": "tabular", "segmentation": "tabular",
     "glass": "tabular", "seeds": "tabular", "iris": "tabular", "wine": "tabular", "breast_cancer": "tabular",
     "synthetic": "tabular", "synthetic_b": "tabular", "blobs_aniso": "tabular",
+    "synthetic_c": "tabular", "blobs_mixed": "tabular",
 }
 #: Which defaults were chosen on each dev-suite set (benchmarks/results_notes.md has the runs); a
 #: set with "none" is a held-out test of every default.
@@ -53,6 +54,8 @@ CHOSEN_ON = {
     "pendigits": "none (held out)", "letter": "none (held out)",
     "synthetic_b": "none (held out; generated, defined in session 20)",
     "blobs_aniso": "none (held out; generated, defined in session 20)",
+    "synthetic_c": "none (held out; generated, defined in session 21)",
+    "blobs_mixed": "none (held out; generated, defined in session 21)",
 }
 METHOD_ORDER = ["drc", "scl", "jcl", "kmeans", "kmeans_std", "gmm_std", "tsne_kmeans", "umap_kmeans", "dec", "idec",
                 "n2d"]
