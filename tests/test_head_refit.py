@@ -1,4 +1,5 @@
-"""The cluster head refitted to k-means on the representation (deepclust.training.head_refit)."""
+"""The cluster head refitted to k-means on the representation, free or held to the input mixture's
+core (deepclust.training.head_refit)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from deepclust import DRCClustering, JCLClustering, SCLClustering
 from deepclust.nn.backbones import MLPBackbone
 from deepclust.nn.model import ClusterNet, Standardize
 from deepclust.training.data import TensorStore
-from deepclust.training.head_refit import refit_head_to_kmeans, resolve_head_refit, store_features
+from deepclust.training.head_refit import constrained_kmeans, refit_head_to_kmeans, resolve_head_refit, store_features
 
 from ._estimators import fast
 
-X, _ = make_blobs(n_samples=90, centers=3, n_features=5, random_state=0)
+X, _truth = make_blobs(n_samples=90, centers=3, n_features=5, random_state=0)
 X = X.astype(np.float32)
 
 
@@ -28,7 +29,7 @@ def _net(seed=0):
 
 
 def test_auto_refits_tables_and_keeps_the_head_for_images():
-    assert resolve_head_refit("auto", "tabular") == "kmeans"
+    assert resolve_head_refit("auto", "tabular") == "mixture"
     assert resolve_head_refit("auto", "image") is None
     assert resolve_head_refit(None, "tabular") is None
     with pytest.raises(ValueError, match="head_refit"):
@@ -133,3 +134,46 @@ def test_the_refitted_clusters_keep_the_trained_heads_numbering():
     for seed in range(1, 7):  # other k-means seeds number the same partition otherwise
         again, _ = refit_head_to_kmeans(net, store, 3, seed=seed)
         np.testing.assert_array_equal(again, first)
+
+
+def test_constrained_kmeans_keeps_the_given_rows_and_starts_from_them():
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(0, 0.3, (30, 2)), rng.normal(3, 0.3, (30, 2))]
+    rows = np.array([0, 1, 30, 31])
+    labels = constrained_kmeans(x, rows, np.array([1, 1, 0, 0]), 2)
+    assert (labels[:30] == 1).all() and (labels[30:] == 0).all()  # the seeds name the clusters
+    # A given row stays where it was put, even inside the other group.
+    held = constrained_kmeans(x, np.array([0, 30, 2]), np.array([0, 1, 1]), 2)
+    assert held[2] == 1 and (np.delete(held[:30], 2) == 0).all()
+    np.testing.assert_array_equal(x, np.r_[x[:30], x[30:]])  # sanity: nothing written to x
+    with pytest.raises(ValueError, match="each of the n_clusters"):
+        constrained_kmeans(x, np.array([0, 1]), np.array([0, 0]), 2)
+
+
+def test_the_refit_follows_the_seeds():
+    store = TensorStore(X, "cpu")
+    rows = np.r_[[np.flatnonzero(_truth == k)[:3] for k in range(3)]].ravel()
+    given = _truth[rows].copy()
+    odd = np.flatnonzero(_truth == 2)[5]  # a row of group 2 held to group 1's cluster
+    rows, given = np.r_[rows, odd], np.r_[given, 1]
+    net = _net()
+    labels, agreement = refit_head_to_kmeans(net, store, 3, seed=0, seeds=(rows, given))
+    assert agreement >= 0.9
+    assert adjusted_rand_score(labels[rows], given) == 1.0  # the given rows keep their clusters (renumbered)
+    assert labels[odd] == labels[np.flatnonzero(_truth == 1)[0]]
+    z = normalize(store_features(net, store).double().numpy())
+    assert adjusted_rand_score(labels, constrained_kmeans(z, rows, given, 3)) == 1.0  # the constrained k-means
+
+
+@pytest.mark.parametrize("cls", [DRCClustering, JCLClustering])
+def test_auto_holds_the_refit_to_a_stable_mixtures_core_and_falls_back_to_kmeans(cls):
+    auto = fast(cls, n_clusters=3).fit(X)
+    assert auto.history_[-1]["head_refit_target"] == "mixture"
+    kmeans = fast(cls, n_clusters=3, head_refit="kmeans").fit(X)
+    assert kmeans.history_[-1]["head_refit_target"] == "kmeans"
+    assert adjusted_rand_score(auto.labels_, _truth) == 1.0  # separated groups: both find them
+    cloud = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)  # no stable mixture
+    fallback = fast(cls, n_clusters=6, head_refit="mixture").fit(cloud)
+    plain = fast(cls, n_clusters=6, head_refit="kmeans").fit(cloud)
+    assert fallback.history_[-1]["head_refit_target"] == "kmeans"
+    np.testing.assert_array_equal(fallback.labels_, plain.labels_)

@@ -192,3 +192,31 @@ def test_the_mixture_is_fitted_once_per_fit(monkeypatch):
     rows, _ = _separated(n_features=4)
     fast(DRCClustering, n_clusters=3, n_init=2).fit(rows)
     assert calls == [None]  # ten initialisations, once, shared by both restarts and the pooled labels
+
+
+def test_the_core_holds_the_confident_rows_and_needs_every_cluster():
+    rows, truth = _separated()
+    mixture = fit_input_mixture(rows, 3, seed=0)
+    np.testing.assert_allclose(mixture.confidence, GaussianMixture(3, covariance_type="full", n_init=3, reg_covar=1e-4,
+                                                                   random_state=0).fit(rows).predict_proba(rows).max(1))
+    core = mixture.core()
+    assert core.size == rows.shape[0]  # separated groups: every row is confident
+    assert mixture.core(threshold=1.1) is None  # no row reaches it: clusters without a core
+    # One cluster with a single confident row has no core either.
+    confidence = mixture.confidence.copy()
+    confidence[mixture.labels == 0] = 0.5
+    confidence[np.flatnonzero(mixture.labels == 0)[0]] = 1.0
+    assert input_mixture.InputMixture(mixture.labels, confidence, mixture.means, mixture.covariances, mixture.weights,
+                                      mixture.stability).core() is None
+
+
+def test_the_input_space_gives_a_core_only_for_a_stable_mixture():
+    rows, _ = _separated(n_features=3)
+    rows = rows.astype(np.float32)
+    space = InputSpace(rows, rows.mean(0), rows.std(0), seed=0)
+    core_rows, core_labels = space.mixture_core(3)
+    mixture = space.mixture(3)
+    np.testing.assert_array_equal(core_labels, mixture.labels[core_rows])
+    assert core_rows.size == rows.shape[0]
+    cloud = np.random.default_rng(0).normal(size=(600, 6)).astype(np.float32)
+    assert InputSpace(cloud, cloud.mean(0), cloud.std(0), seed=0).mixture_core(6) is None

@@ -6,7 +6,8 @@ and handed to every restart: the per-feature (or per-channel) standardisation st
 the standardised and PCA-reduced input, its nearest-neighbour graph (the input neighbour
 positives), its clusters (k-means for the cluster prior; k-means or a full-covariance
 Gaussian mixture for the tables' within-cluster noise), the mixture itself with its
-stability (whose components shape the default noise where it is stable), the prior's
+stability (whose components shape the default noise where it is stable, and whose
+confident core the default head refit learns there), the prior's
 shares and the pooled within-cluster covariance of the noise's clusters. Each is computed on first use only, so a fit that
 uses none of them never reduces its input. Restart 0 is therefore exactly the ``n_init=1``
 fit, and the later restarts differ from it by their network's seed alone; on a large table
@@ -129,6 +130,17 @@ class InputSpace:
             "means": mixture.means, "covariances": mixture.covariances, "weights": mixture.weights,
             "projection": components.T / std[:, None], "center": center, "back": components * std[None, :],
         }
+
+    def mixture_core(self, n_clusters: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The confident core of a stable :meth:`mixture` (:meth:`InputMixture.core`): the
+        training rows whose mixture cluster has posterior probability at least
+        :data:`~deepclust.training.input_mixture.CORE_POSTERIOR`, and those clusters. None
+        where the mixture is missing or unstable, or a cluster has no core."""
+        mixture = self.mixture(n_clusters)
+        if mixture is None or not mixture.stable:
+            return None
+        core = mixture.core()
+        return None if core is None else (self.cluster_rows()[core], mixture.labels[core])
 
     def cluster_prior(self, n_clusters: int) -> np.ndarray:
         """The k-means cluster shares of :meth:`reduced`, mixed with equal shares (:mod:`~deepclust.training.prior`)."""
