@@ -99,7 +99,8 @@ class SCLClustering(BaseDeepClusterer):
     ----------
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample: argmax of the cluster head after training (for
-        tables refitted to k-means on the representation, see ``head_refit``).
+        tables refitted to k-means on the representation, held to a stable input mixture's
+        confident core, see ``head_refit``).
     n_features_in_ : int
         ``X.shape[1]`` as seen in ``fit`` (the channel count for ``(n, C, H, W)`` input).
     input_shape_ : tuple of int

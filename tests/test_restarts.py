@@ -152,12 +152,18 @@ def test_the_restarts_share_one_reduction_graph_and_prior_from_the_fits_seed(mon
     # The within-cluster noise (the tabular default) alone: one mixture per fit, whose labels
     # are the pooled noise's clusters where it is not stable.
     assert counts(X, n_init=2, neighbor_positives=None, cluster_prior="uniform") == [1, 0, 0, 1]
-    # With the k-means noise the prior and the noise share one k-means, and no mixture is fitted.
+    # With the k-means noise and the free k-means refit the prior and the noise share one
+    # k-means, and no mixture is fitted.
     assert counts(
-        X, n_init=2, neighbor_positives=None, cluster_prior="input", augment="kmeans_cluster_noise"
+        X, n_init=2, neighbor_positives=None, cluster_prior="input", augment="kmeans_cluster_noise", head_refit="kmeans"
     ) == [1, 0, 1, 0]
-    # Nothing is reduced when neither the input graph, the input prior nor the noise is used.
-    assert counts(X, n_init=2, neighbor_positives=None, cluster_prior="uniform", augment="scarf") == [0, 0, 0, 0]
+    # Nothing is reduced when neither the input graph, the input prior, the noise nor the
+    # refit uses the input.
+    assert counts(
+        X, n_init=2, neighbor_positives=None, cluster_prior="uniform", augment="scarf", head_refit="kmeans"
+    ) == [0, 0, 0, 0]
+    # The default refit alone: one mixture per fit, shared by the restarts' refits.
+    assert counts(X, n_init=2, neighbor_positives=None, cluster_prior="uniform", augment="scarf") == [1, 0, 0, 1]
 
 
 def test_a_warm_start_continues_the_kept_network_without_restarts():
