@@ -245,73 +245,64 @@ def load_digits_flat() -> Dataset:
                    kind="tabular")
 
 
-def load_synthetic() -> Dataset:
-    """``make_classification``: 4 classes, 5 informative + 2 redundant of 20 features (13 pure noise)."""
+def _classification(name: str, **params) -> Dataset:
+    """A table of scikit-learn's ``make_classification(**params)``."""
     from sklearn.datasets import make_classification
 
-    params = dict(n_samples=2000, n_features=20, n_informative=5, n_redundant=2, n_classes=4,
-                  n_clusters_per_class=1, class_sep=2.0, random_state=0)
     X, y = make_classification(**params)
-    return _split_set("synthetic", X.astype(np.float32), y, "tabular",
+    return _split_set(name, X.astype(np.float32), y, "tabular",
                       "sklearn make_classification(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")",
                       extra={"make_classification": params})
+
+
+def _sheared_blobs(name: str, shear_seed: int, n_uniform: int, uniform_range: float, **params) -> Dataset:
+    """``make_blobs(**params)`` times a fixed random square matrix (``default_rng(shear_seed)``),
+    beside ``n_uniform`` features uniform on ``[-uniform_range, uniform_range]``."""
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(**params)
+    rng = np.random.default_rng(shear_seed)
+    d = params["n_features"]
+    X = np.c_[X @ rng.normal(size=(d, d)), rng.uniform(-uniform_range, uniform_range, size=(len(X), n_uniform))]
+    r = f"{uniform_range:g}"
+    return _split_set(name, X.astype(np.float32), y, "tabular",
+                      "sklearn make_blobs(" + ", ".join(f"{k}={v}" for k, v in params.items())
+                      + f") @ default_rng({shear_seed}).normal(size=({d}, {d})), plus {n_uniform} features uniform on [-{r}, {r}]",
+                      extra={"make_blobs": params})
+
+
+def load_synthetic() -> Dataset:
+    """``make_classification``: 4 classes, 5 informative + 2 redundant of 20 features (13 pure noise)."""
+    return _classification("synthetic", n_samples=2000, n_features=20, n_informative=5, n_redundant=2, n_classes=4,
+                           n_clusters_per_class=1, class_sep=2.0, random_state=0)
 
 
 def load_synthetic_b() -> Dataset:
     """Held out (defined in session 20 before any fit on it): ``make_classification`` with other
     parameters than ``synthetic``, unequal classes and noise features."""
-    from sklearn.datasets import make_classification
-
-    params = dict(n_samples=1500, n_features=15, n_informative=4, n_redundant=3, n_classes=3,
-                  n_clusters_per_class=1, class_sep=1.5, weights=[0.5, 0.3, 0.2], random_state=1)
-    X, y = make_classification(**params)
-    return _split_set("synthetic_b", X.astype(np.float32), y, "tabular",
-                      "sklearn make_classification(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")",
-                      extra={"make_classification": params})
+    return _classification("synthetic_b", n_samples=1500, n_features=15, n_informative=4, n_redundant=3, n_classes=3,
+                           n_clusters_per_class=1, class_sep=1.5, weights=[0.5, 0.3, 0.2], random_state=1)
 
 
 def load_blobs_aniso() -> Dataset:
     """Held out (defined in session 20 before any fit on it): ``make_blobs`` of unequal sizes and
     spreads, sheared by a fixed random linear map, with three uniform noise features."""
-    from sklearn.datasets import make_blobs
-
-    params = dict(n_samples=[500, 300, 200, 100], n_features=5, cluster_std=[1.0, 2.0, 1.5, 0.8], random_state=2)
-    X, y = make_blobs(**params)
-    rng = np.random.default_rng(3)
-    X = np.c_[X @ rng.normal(size=(5, 5)), rng.uniform(-10, 10, size=(len(X), 3))]
-    return _split_set("blobs_aniso", X.astype(np.float32), y, "tabular",
-                      "sklearn make_blobs(" + ", ".join(f"{k}={v}" for k, v in params.items())
-                      + ") @ default_rng(3).normal(size=(5, 5)), plus 3 features uniform on [-10, 10]",
-                      extra={"make_blobs": params})
+    return _sheared_blobs("blobs_aniso", 3, 3, 10, n_samples=[500, 300, 200, 100], n_features=5,
+                          cluster_std=[1.0, 2.0, 1.5, 0.8], random_state=2)
 
 
 def load_synthetic_c() -> Dataset:
     """Held out (defined in session 21 before any fit on it): ``make_classification`` with four
     unequal classes, other parameters than ``synthetic`` and ``synthetic_b``."""
-    from sklearn.datasets import make_classification
-
-    params = dict(n_samples=1200, n_features=12, n_informative=5, n_redundant=2, n_classes=4,
-                  n_clusters_per_class=1, class_sep=1.5, weights=[0.4, 0.3, 0.2, 0.1], random_state=7)
-    X, y = make_classification(**params)
-    return _split_set("synthetic_c", X.astype(np.float32), y, "tabular",
-                      "sklearn make_classification(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")",
-                      extra={"make_classification": params})
+    return _classification("synthetic_c", n_samples=1200, n_features=12, n_informative=5, n_redundant=2, n_classes=4,
+                           n_clusters_per_class=1, class_sep=1.5, weights=[0.4, 0.3, 0.2, 0.1], random_state=7)
 
 
 def load_blobs_mixed() -> Dataset:
     """Held out (defined in session 21 before any fit on it): ``make_blobs`` of five unequal sizes
     and spreads, sheared by a fixed random linear map, with two features uniform on [-5, 5]."""
-    from sklearn.datasets import make_blobs
-
-    params = dict(n_samples=[400, 250, 150, 100, 100], n_features=6, cluster_std=[1.0, 1.5, 0.7, 2.0, 1.2],
-                  random_state=11)
-    X, y = make_blobs(**params)
-    rng = np.random.default_rng(12)
-    X = np.c_[X @ rng.normal(size=(6, 6)), rng.uniform(-5, 5, size=(len(X), 2))]
-    return _split_set("blobs_mixed", X.astype(np.float32), y, "tabular",
-                      "sklearn make_blobs(" + ", ".join(f"{k}={v}" for k, v in params.items())
-                      + ") @ default_rng(12).normal(size=(6, 6)), plus 2 features uniform on [-5, 5]",
-                      extra={"make_blobs": params})
+    return _sheared_blobs("blobs_mixed", 12, 2, 5, n_samples=[400, 250, 150, 100, 100], n_features=6,
+                          cluster_std=[1.0, 1.5, 0.7, 2.0, 1.2], random_state=11)
 
 
 def _cifar10_lossless() -> tuple[np.ndarray, np.ndarray, int]:
