@@ -139,15 +139,22 @@ def test_the_refitted_clusters_keep_the_trained_heads_numbering():
 def test_constrained_kmeans_keeps_the_given_rows_and_starts_from_them():
     rng = np.random.default_rng(0)
     x = np.r_[rng.normal(0, 0.3, (30, 2)), rng.normal(3, 0.3, (30, 2))]
+    before = x.copy()
     rows = np.array([0, 1, 30, 31])
     labels = constrained_kmeans(x, rows, np.array([1, 1, 0, 0]), 2)
     assert (labels[:30] == 1).all() and (labels[30:] == 0).all()  # the seeds name the clusters
     # A given row stays where it was put, even inside the other group.
     held = constrained_kmeans(x, np.array([0, 30, 2]), np.array([0, 1, 1]), 2)
     assert held[2] == 1 and (np.delete(held[:30], 2) == 0).all()
-    np.testing.assert_array_equal(x, np.r_[x[:30], x[30:]])  # sanity: nothing written to x
+    np.testing.assert_array_equal(x, before)
     with pytest.raises(ValueError, match="each of the n_clusters"):
         constrained_kmeans(x, np.array([0, 1]), np.array([0, 0]), 2)
+    with pytest.raises(ValueError, match="labels"):
+        constrained_kmeans(x, np.array([0, 1]), np.array([0, -1]), 2)
+    with pytest.raises(ValueError, match="rows"):
+        constrained_kmeans(x, np.array([0, 1, 60]), np.array([0, 1, 1]), 2)
+    with pytest.raises(ValueError, match="rows"):
+        constrained_kmeans(x, np.array([0, 1]), np.array([0, 1, 1]), 2)
 
 
 def test_the_refit_follows_the_seeds():

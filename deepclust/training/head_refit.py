@@ -234,7 +234,13 @@ def constrained_kmeans(
 
     rows = np.asarray(rows, dtype=np.int64)
     labels = np.asarray(labels, dtype=np.int64)
-    if np.bincount(labels, minlength=n_clusters)[:n_clusters].min() < 1 or labels.max() >= n_clusters:
+    if rows.ndim != 1 or rows.shape != labels.shape:
+        raise ValueError(f"rows and labels must be 1-d of the same length, got {rows.shape} and {labels.shape}.")
+    if rows.size and (rows.min() < 0 or rows.max() >= x.shape[0]):
+        raise ValueError(f"rows must index the {x.shape[0]} rows of x.")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_clusters):
+        raise ValueError(f"labels must lie in [0, n_clusters={n_clusters}).")
+    if np.bincount(labels, minlength=n_clusters).min() < 1:
         raise ValueError("constrained_kmeans needs at least one given row in each of the n_clusters clusters.")
     assigned = np.zeros(x.shape[0], dtype=np.int64)
     assigned[rows] = labels
