@@ -298,6 +298,13 @@ def load_synthetic_c() -> Dataset:
                            n_clusters_per_class=1, class_sep=1.5, weights=[0.4, 0.3, 0.2, 0.1], random_state=7)
 
 
+def load_synthetic_d() -> Dataset:
+    """Held out (defined in session 21 before any fit on it): ``make_classification`` whose three
+    classes are each two Gaussian clusters (so a mixture of three Gaussians is misspecified)."""
+    return _classification("synthetic_d", n_samples=1500, n_features=10, n_informative=4, n_redundant=2, n_classes=3,
+                           n_clusters_per_class=2, class_sep=2.0, random_state=5)
+
+
 def load_blobs_mixed() -> Dataset:
     """Held out (defined in session 21 before any fit on it): ``make_blobs`` of five unequal sizes
     and spreads, sheared by a fixed random linear map, with two features uniform on [-5, 5]."""
@@ -368,6 +375,7 @@ LOADERS = {
     "blobs_aniso": load_blobs_aniso,
     "synthetic_c": load_synthetic_c,
     "blobs_mixed": load_blobs_mixed,
+    "synthetic_d": load_synthetic_d,
 }
 
 #: Suites for ``run.py --suite``: "dev" runs in minutes per method on a CPU (baselines) and is meant
@@ -376,7 +384,7 @@ SUITES = {
     "dev": ["digits", "usps", "coil20", "cifar10_grey", "cifar10_subset",
             "digits_flat", "pendigits", "letter", "segmentation", "glass", "seeds",
             "iris", "wine", "breast_cancer", "synthetic", "synthetic_b", "blobs_aniso",
-            "synthetic_c", "blobs_mixed"],
+            "synthetic_c", "blobs_mixed", "synthetic_d"],
 }
 SUITES["full"] = SUITES["dev"] + ["mnist", "cifar10"]
 

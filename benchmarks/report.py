@@ -32,7 +32,7 @@ DEV_SUITE = {
     "digits_flat": "tabular", "pendigits": "tabular", "letter": "tabular", "segmentation": "tabular",
     "glass": "tabular", "seeds": "tabular", "iris": "tabular", "wine": "tabular", "breast_cancer": "tabular",
     "synthetic": "tabular", "synthetic_b": "tabular", "blobs_aniso": "tabular",
-    "synthetic_c": "tabular", "blobs_mixed": "tabular",
+    "synthetic_c": "tabular", "blobs_mixed": "tabular", "synthetic_d": "tabular",
 }
 #: Which defaults were chosen on each dev-suite set (benchmarks/results_notes.md has the runs); a
 #: set with "none" is a held-out test of every default.
@@ -58,6 +58,7 @@ CHOSEN_ON = {
     "blobs_aniso": "none (generated, defined in session 20; diagnosed in session 20, in view in session 21)",
     "synthetic_c": "none (held out; generated, defined in session 21)",
     "blobs_mixed": "none (held out; generated, defined in session 21)",
+    "synthetic_d": "none (held out; generated, defined in session 21)",
 }
 METHOD_ORDER = ["drc", "scl", "jcl", "kmeans", "kmeans_std", "gmm_std", "tsne_kmeans", "umap_kmeans", "dec", "idec",
                 "n2d"]
