@@ -28,7 +28,7 @@ from .training.data import TensorStore
 from .training.neighbors import SOURCES as NEIGHBOR_SOURCES
 from .training.input_space import InputSpace
 from .training.neighbors import NeighborPositives
-from .training.head_refit import HEAD_REFITS, refit_head_to_kmeans, resolve_head_refit
+from .training.head_refit import HEAD_REFITS, refit_head, resolve_head_refit
 from .training.restarts import mutual_information, resolve_n_init, restart_seeds, trial_epochs
 from .training.rng import SeedManager, seed_from_random_state
 from .training.trainer import Trainer
@@ -717,7 +717,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             # What ends every finished run (see _advance): the head refitted to k-means or to the
             # input mixture's confident core, or nothing.
             run["head_refit"] = resolve_head_refit(self.head_refit, layout.kind, objective.image_head_refit)
-            run["mixture_core"] = lambda: space.mixture_core(self.n_clusters)
+            run["space"] = space  # the "mixture" refit reads its input mixture
             run["start"] = start
             # The schedules (SCL's warm-up, JCL's ramp) see the resolved number of epochs.
             objective.setup(n_samples, self.n_clusters, device, start + n_epochs)
@@ -763,13 +763,12 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             run["carried"]["trained_cluster_head"] = {
                 k: v.detach().cpu().clone() for k, v in run["module"].cluster_head.state_dict().items()
             }
-            # "mixture": the k-means held to the stable input mixture's confident core, where there is one.
-            core = run["mixture_core"]() if run["head_refit"] == "mixture" else None
-            _, agreement = refit_head_to_kmeans(
-                run["module"], run["store"], self.n_clusters, run["seeds"].seed, trainer.distributed, seeds=core
+            agreement, target = refit_head(
+                run["head_refit"], run["module"], run["store"], self.n_clusters, run["seeds"].seed,
+                trainer.distributed, space=run["space"],
             )
             trainer.history[-1]["head_refit_agreement"] = agreement
-            trainer.history[-1]["head_refit_target"] = "kmeans" if core is None else "mixture"
+            trainer.history[-1]["head_refit_target"] = target
         self._release_run(run)
 
     def _release_run(self, run: dict) -> None:
@@ -783,7 +782,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         if trainer.neighbors is not None:
             trainer.neighbors.teardown()
         run.pop("unwrap")()
-        run.pop("mixture_core", None)  # it holds the fit's input summaries
+        run.pop("space", None)  # the fit's input summaries
         trainer.forward_module = run["module"]
         del run["store"]
 

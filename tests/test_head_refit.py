@@ -15,7 +15,9 @@ from deepclust import DRCClustering, JCLClustering, SCLClustering
 from deepclust.nn.backbones import MLPBackbone
 from deepclust.nn.model import ClusterNet, Standardize
 from deepclust.training.data import TensorStore
-from deepclust.training.head_refit import constrained_kmeans, refit_head_to_kmeans, resolve_head_refit, store_features
+from deepclust.training.head_refit import (
+    constrained_kmeans, refit_head, refit_head_to_kmeans, resolve_head_refit, store_features,
+)
 
 from ._estimators import fast
 
@@ -34,6 +36,8 @@ def test_auto_refits_tables_and_keeps_the_head_for_images():
     assert resolve_head_refit(None, "tabular") is None
     with pytest.raises(ValueError, match="head_refit"):
         resolve_head_refit("gmm", "tabular")
+    with pytest.raises(ValueError, match="refit='gmm'"):
+        refit_head("gmm", _net(), TensorStore(X, "cpu"), 3, seed=0)
 
 
 @pytest.mark.parametrize("bad", ["gmm", 1, True])

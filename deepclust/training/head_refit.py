@@ -45,7 +45,8 @@ import torch.nn.functional as F
 from .prior import subsampled_kmeans
 
 __all__ = [
-    "HEAD_REFIT_AUTO", "HEAD_REFITS", "MIN_AGREEMENT", "constrained_kmeans", "refit_head_to_kmeans", "resolve_head_refit",
+    "HEAD_REFIT_AUTO", "HEAD_REFITS", "MIN_AGREEMENT", "constrained_kmeans", "refit_head", "refit_head_to_kmeans",
+    "resolve_head_refit",
     "store_features",
 ]
 
@@ -115,6 +116,46 @@ def store_features(module: torch.nn.Module, store, batch_size: int = _FEATURE_BA
         return torch.cat(chunks)
     finally:
         module.train(was_training)
+
+
+def refit_head(
+    refit: str, module: torch.nn.Module, store, n_clusters: int, seed: int, distributed=None, space=None
+) -> tuple[float, str]:
+    """The head refit ``refit`` ("kmeans" or "mixture", see :data:`HEAD_REFITS`) of a trained network.
+
+    "mixture" holds the k-means to the confident core of the stable input mixture of
+    ``space`` (:meth:`~deepclust.training.input_space.InputSpace.mixture_core`); without one
+    (or with "kmeans") the k-means is free.
+
+    Returns
+    -------
+    agreement : float
+        As :func:`refit_head_to_kmeans` returns it.
+    target : {"kmeans", "mixture"}
+        Which k-means the head was refitted to.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from deepclust.nn.backbones import MLPBackbone
+    >>> from deepclust.nn.model import ClusterNet, Standardize
+    >>> from deepclust.training.data import TensorStore
+    >>> from deepclust.training.head_refit import refit_head
+    >>> from deepclust.training.input_space import InputSpace
+    >>> X = np.r_[np.zeros((20, 2)), np.full((20, 2), 5.0)].astype(np.float32)
+    >>> X += np.random.default_rng(0).normal(scale=0.1, size=X.shape).astype(np.float32)
+    >>> net = ClusterNet(MLPBackbone(2, hidden=(8,), out_features=4), 4, 2, Standardize(torch.zeros(2), torch.ones(2), image=False), None)
+    >>> space = InputSpace(X, X.mean(0), X.std(0), seed=0)
+    >>> refit_head("mixture", net, TensorStore(X, "cpu"), 2, seed=0, space=space)[1]
+    'mixture'
+    >>> refit_head("kmeans", net, TensorStore(X, "cpu"), 2, seed=0, space=space)[1]
+    'kmeans'
+    """
+    if refit not in HEAD_REFITS:
+        raise ValueError(f"refit={refit!r}: use one of {HEAD_REFITS}.")
+    core = space.mixture_core(n_clusters) if refit == "mixture" and space is not None else None
+    _, agreement = refit_head_to_kmeans(module, store, n_clusters, seed, distributed, seeds=core)
+    return agreement, "kmeans" if core is None else "mixture"
 
 
 def refit_head_to_kmeans(
