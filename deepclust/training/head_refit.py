@@ -136,20 +136,17 @@ def refit_head(
 
     Examples
     --------
-    >>> import numpy as np, torch
-    >>> from deepclust.nn.backbones import MLPBackbone
-    >>> from deepclust.nn.model import ClusterNet, Standardize
-    >>> from deepclust.training.data import TensorStore
-    >>> from deepclust.training.head_refit import refit_head
-    >>> from deepclust.training.input_space import InputSpace
-    >>> X = np.r_[np.zeros((20, 2)), np.full((20, 2), 5.0)].astype(np.float32)
-    >>> X += np.random.default_rng(0).normal(scale=0.1, size=X.shape).astype(np.float32)
-    >>> net = ClusterNet(MLPBackbone(2, hidden=(8,), out_features=4), 4, 2, Standardize(torch.zeros(2), torch.ones(2), image=False), None)
-    >>> space = InputSpace(X, X.mean(0), X.std(0), seed=0)
-    >>> refit_head("mixture", net, TensorStore(X, "cpu"), 2, seed=0, space=space)[1]
-    'mixture'
-    >>> refit_head("kmeans", net, TensorStore(X, "cpu"), 2, seed=0, space=space)[1]
-    'kmeans'
+    The estimators call it at the end of every training run; the history says which ran:
+
+    >>> import numpy as np
+    >>> from deepclust import DRCClustering
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(8, 1, (20, 2))].astype(np.float32)
+    >>> for refit in ("mixture", "kmeans"):
+    ...     model = DRCClustering(n_clusters=2, max_epochs=2, n_init=1, head_refit=refit, random_state=0).fit(X)
+    ...     print(model.history_[-1]["head_refit_target"])
+    mixture
+    kmeans
     """
     if refit not in HEAD_REFITS:
         raise ValueError(f"refit={refit!r}: use one of {HEAD_REFITS}.")
