@@ -12,6 +12,16 @@ group, so the best of three by score beat the mean of the three. Session 10 saw 
 USPS (the one poor JCL seed scored lowest) but also that the score does not order good fits
 by accuracy, so restarts remove bad local optima; they do not pick the best of good ones.
 
+On tables the head is refitted to hard k-means labels (``head_refit``), so its assignments are
+nearly certain (mean entropy at most 0.01 nats on the development tables, session 22) and the
+score is in effect the entropy of the cluster sizes: the restarts keep the most evenly split
+labelling. Where the classes are about equally large that is what separates merged from good
+fits (digits as rows, one fit against the best of three, over every three of six seeds: DRC
+ACC 0.888 -> 0.916, SCL 0.878 -> 0.897, JCL 0.813 -> 0.855); on unequal classes it is a bias
+(wine: 0.962-0.966 -> 0.953-0.959). Label-free alternatives measured on the same fits were no better on average: the labelling that agrees
+most with the others, agreement with the input neighbour graph, its normalised cut, closeness
+of the sizes to the input prior (``benchmarks/results/sweeps_session22.jsonl``).
+
 Image restarts (``n_init`` > 1) are judged before they end (``restart_fraction``): every
 restart trains the first 30% of the budget, the highest-scoring one trains on and the others
 are dropped
