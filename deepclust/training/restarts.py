@@ -20,7 +20,8 @@ fits (digits as rows, one fit against the best of three, over every three of six
 ACC 0.888 -> 0.916, SCL 0.878 -> 0.897, JCL 0.813 -> 0.855); on unequal classes it is a bias
 (wine: 0.962-0.966 -> 0.953-0.959). Label-free alternatives measured on the same fits were
 no better on average: the labelling that agrees most with the others, agreement with the
-input neighbour graph, its normalised cut, closeness of the sizes to the input prior (``benchmarks/results/sweeps_session22.jsonl``).
+input neighbour graph, its normalised cut, closeness of the sizes to the input prior
+(``benchmarks/results/sweeps_session22.jsonl``).
 
 Image restarts (``n_init`` > 1) are judged before they end (``restart_fraction``): every
 restart trains the first 30% of the budget, the highest-scoring one trains on and the others
