@@ -8,7 +8,8 @@ import torch
 from sklearn.datasets import make_blobs
 
 from deepclust import DRCClustering, JCLClustering, SCLClustering
-from deepclust.training.neighbors import NeighborPositives, embedding_neighbors, input_neighbors
+from deepclust.training.input_space import InputSpace
+from deepclust.training.neighbors import NeighborPositives, embedding_neighbors, floored_scale, input_neighbors
 
 
 def _brute_knn(Z: np.ndarray, k: int) -> np.ndarray:
@@ -129,6 +130,8 @@ def test_neighbour_positives_change_the_fit():
         ({"n_positive_neighbors": 2.5}, "n_positive_neighbors"),
         ({"neighbor_probability": 1.5}, "neighbor_probability"),
         ({"neighbor_probability": -0.1}, "neighbor_probability"),
+        ({"neighbor_scale_floor": -0.5}, "neighbor_scale_floor"),
+        ({"neighbor_scale_floor": "median"}, "neighbor_scale_floor"),
     ],
 )
 def test_bad_neighbour_parameters_are_named(params, name):
@@ -146,3 +149,42 @@ def test_auto_uses_the_input_graph_for_tables_and_no_neighbours_for_images():
     assert DRCClustering(neighbor_positives="embedding")._make_neighbors(InputLayout("image", (3, 8, 8), "nhwc")).source == "embedding"
     assert model._make_neighbors(InputLayout("tabular", (5,), "tabular")).source == "input"
     assert DRCClustering(neighbor_positives=None)._make_neighbors(InputLayout("tabular", (5,), "tabular")) is None
+
+
+def _groups_with_a_rare_feature():
+    """Two groups along feature 0; feature 1 is 0 but in four rows (two per group), on a tiny scale."""
+    rng = np.random.default_rng(0)
+    group = np.repeat([0, 1], 20)
+    X = np.c_[group * 10.0 + rng.normal(size=40), np.zeros(40), rng.normal(size=40)].astype(np.float32)
+    X[[0, 1, 20, 21], 1] = 0.01
+    return X, group
+
+
+def test_the_scale_floor_keeps_a_rare_tiny_feature_from_choosing_the_neighbours():
+    X, group = _groups_with_a_rare_feature()
+    mean, std = X.mean(0), X.std(0)
+    plain = InputSpace(X, mean, std, seed=0).neighbors(3)
+    floored = InputSpace(X, mean, std, seed=0, scale_floor=1.0).neighbors(3)
+    # Standardised, the four rows with the rare value are each other's nearest neighbours
+    # across the groups; with the floor every row's neighbours are in its own group.
+    assert set(plain[0]) == {1, 20, 21}
+    assert (group[floored] == group[:, None]).all()
+    # Nothing the scale floor does not change: the same graph as the standardised input.
+    Z = ((X - mean) / std).astype(np.float32)
+    np.testing.assert_array_equal(InputSpace(Z, np.zeros(3), np.ones(3), 0, scale_floor=1.0).neighbors(3),
+                                  InputSpace(Z, np.zeros(3), np.ones(3), 0).neighbors(3))
+
+
+def test_floored_scale_leaves_a_single_feature_and_floor_zero_alone():
+    assert floored_scale([0.001], 1.0).tolist() == [np.float32(0.001)]
+    np.testing.assert_array_equal(floored_scale([1e-4, 1.0, 9.0], 0.0), np.float32([1e-4, 1.0, 9.0]))
+    np.testing.assert_array_equal(floored_scale([1e-4, 1.0, 9.0], 0.5), np.float32([0.5, 1.0, 9.0]))
+
+
+def test_the_default_scale_floor_changes_the_tables_graph_and_zero_restores_it():
+    X, _ = _groups_with_a_rare_feature()
+    kw = dict(n_clusters=2, max_epochs=2, batch_size=20, device="cpu", random_state=0, neighbor_probability=1.0)
+    auto = DRCClustering(**kw).fit(X).transform(X)
+    plain = DRCClustering(**kw, neighbor_scale_floor=0.0).fit(X).transform(X)
+    assert not np.allclose(auto, plain)
+    np.testing.assert_array_equal(DRCClustering(**kw, neighbor_scale_floor=1.0).fit(X).transform(X), auto)

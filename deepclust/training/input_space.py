@@ -21,7 +21,7 @@ import numpy as np
 
 from .cluster_noise import within_cluster_factor
 from .input_mixture import InputMixture, fit_input_mixture
-from .neighbors import input_neighbors, reduced_input
+from .neighbors import floored_scale, input_neighbors, reduced_input
 from .prior import cluster_rows, input_cluster_prior, input_clusters
 
 
@@ -36,6 +36,10 @@ class InputSpace:
         Per-feature (or per-channel) standardisation statistics of ``X``.
     seed : int
         The fit's seed: seeds the PCA of wide inputs and the input's clusterings.
+    scale_floor : float, default=0.0
+        The input graph's metric divides each feature by ``max(std, scale_floor *
+        median(std))`` (:func:`floored_scale`; 0: the standardisation itself). Only the
+        neighbour graph uses it; the reduced input of the clusterings and the noise does not.
 
     Examples
     --------
@@ -55,11 +59,12 @@ class InputSpace:
     (1, 1)
     """
 
-    def __init__(self, X, mean, std, seed: int):
+    def __init__(self, X, mean, std, seed: int, scale_floor: float = 0.0):
         self.X = X
         self.mean = mean
         self.std = std
         self.seed = int(seed)
+        self.scale_floor = float(scale_floor)
         self._reduced: np.ndarray | None = None
         self._components: np.ndarray | None = None
         self._center: np.ndarray | None = None
@@ -77,10 +82,18 @@ class InputSpace:
         return self._reduced
 
     def neighbors(self, n_neighbors: int) -> np.ndarray:
-        """The ``n_neighbors`` nearest neighbours of every row in :meth:`reduced` (:func:`input_neighbors`)."""
+        """The ``n_neighbors`` nearest neighbours of every row (:func:`input_neighbors`).
+
+        In :meth:`reduced` where the scale floor changes no feature's divisor; otherwise in
+        the input reduced the same way with the floored divisors (:func:`floored_scale`).
+        """
         k = int(n_neighbors)
         if k not in self._graphs:
-            self._graphs[k] = input_neighbors(self.X, self.mean, self.std, k, self.seed, reduced=self.reduced())
+            scale = floored_scale(self.std, self.scale_floor)
+            if np.array_equal(scale, np.asarray(self.std, dtype=np.float32).ravel()):
+                self._graphs[k] = input_neighbors(self.X, self.mean, self.std, k, self.seed, reduced=self.reduced())
+            else:
+                self._graphs[k] = input_neighbors(self.X, self.mean, scale, k, self.seed)
         return self._graphs[k]
 
     def cluster_rows(self) -> np.ndarray:
