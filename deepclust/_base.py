@@ -283,8 +283,9 @@ default="auto"
         standardisation, the behaviour before session 22. Only the neighbour graph uses it;
         the network, the noise and the clusterings of the input keep the standardisation.
         "auto": 1.0 for tabular data (chosen on the development tables, one restart, seeds
-        0-2: segmentation DRC / SCL / JCL ACC 0.704 / 0.689 / 0.647 -> 0.756 / 0.828 / 0.72,
-        digits as rows 0.897 / 0.866 / 0.818 -> 0.904 / 0.886 / 0.844), 0.0 for images.
+        0-2: segmentation DRC / SCL / JCL ACC 0.704 / 0.689 / 0.647 -> 0.756 / 0.828 / 0.747,
+        digits as rows 0.897 / 0.866 / 0.818 -> 0.904 / 0.886 / 0.844; the other tables within
+        0.016 either way), 0.0 for images.
     cluster_prior : {"auto", "uniform", "input"}, default="auto"
         The cluster shares the balance term pulls towards (ours; see
         :mod:`deepclust.training.prior`). "uniform": equal shares, as in the papers.
