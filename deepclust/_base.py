@@ -25,10 +25,9 @@ from .training.callbacks import Callback, PrintLog, ProgressBar
 from .training.cluster_noise import ClusterNoiseRefresh
 from .training import distributed as _distributed
 from .training.data import TensorStore
-from .training.neighbors import SCALE_FLOOR_AUTO
+from .training.neighbors import SCALE_FLOOR_AUTO, NeighborPositives
 from .training.neighbors import SOURCES as NEIGHBOR_SOURCES
 from .training.input_space import InputSpace
-from .training.neighbors import NeighborPositives
 from .training.head_refit import HEAD_REFITS, refit_head, resolve_head_refit
 from .training.restarts import mutual_information, resolve_n_init, restart_seeds, trial_epochs
 from .training.rng import SeedManager, seed_from_random_state
@@ -260,9 +259,10 @@ default="auto"
         NNCLR's and NNM's neighbours; see :mod:`deepclust.training.neighbors`). With
         probability ``neighbor_probability`` the second view of sample ``i`` is an augmented
         view of one of its ``n_positive_neighbors`` nearest neighbours: in the input
-        ("input": standardised, PCA-reduced to 50 dimensions where wider, computed once per
-        fit), in the learned representation ("embedding": refreshed every epoch from the
-        features of the training views) or either ("both"). None: both views from the
+        ("input": standardised with the ``neighbor_scale_floor`` below, PCA-reduced to 50
+        dimensions where wider, computed once per fit), in the learned representation
+        ("embedding": refreshed every epoch from the features of the training views) or
+        either ("both"). None: both views from the
         sample itself, as in the papers. "auto": "input" for tabular data (DRC on digits as
         64-feature rows: ACC 0.753 -> 0.820, 3 seeds), None for images (on digits images
         input neighbours cost DRC 0.984 -> 0.947 over 3 seeds, although COIL-20 gained
