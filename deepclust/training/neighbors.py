@@ -65,10 +65,10 @@ def floored_scale(std, floor: float) -> np.ndarray:
     Examples
     --------
     >>> from deepclust.training.neighbors import floored_scale
-    >>> floored_scale([0.01, 2.0, 3.0, 40.0], 1.0).tolist()
+    >>> floored_scale([0.5, 2.0, 3.0, 40.0], 1.0).tolist()
     [2.5, 2.5, 3.0, 40.0]
-    >>> floored_scale([0.01, 2.0, 3.0, 40.0], 0.0).tolist()
-    [0.01, 2.0, 3.0, 40.0]
+    >>> floored_scale([0.5, 2.0, 3.0, 40.0], 0.0).tolist()
+    [0.5, 2.0, 3.0, 40.0]
     """
     std = np.asarray(std, dtype=np.float32).ravel()
     if floor <= 0 or std.size < 2:
