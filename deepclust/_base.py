@@ -206,7 +206,9 @@ default="auto"
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, batch order and augmentation through local generators;
         the global torch/NumPy/random states are left untouched. The same seed on the CPU
-        gives identical results; CUDA kernels are not bitwise reproducible.
+        gives identical results with the same number of torch threads (another count sums
+        in another order, which can end in other, e.g. permuted, labels); CUDA kernels are
+        not bitwise reproducible.
     warm_start : bool, default=False
         If True and the estimator is fitted, ``fit`` continues training the current network
         for ``max_epochs`` more epochs (with "auto": one more automatic budget on the new
