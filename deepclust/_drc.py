@@ -133,6 +133,7 @@ class DRCClustering(BaseDeepClusterer):
         cluster_prior="auto",
         n_init="auto",
         restart_fraction="auto",
+        restart_criterion="score",
         head_refit="auto",
         af_temperature=1.0,
         ap_temperature=1.0,
@@ -164,6 +165,7 @@ class DRCClustering(BaseDeepClusterer):
             cluster_prior=cluster_prior,
             n_init=n_init,
             restart_fraction=restart_fraction,
+            restart_criterion=restart_criterion,
             head_refit=head_refit,
         )
         self.af_temperature = af_temperature

@@ -150,6 +150,7 @@ class JCLClustering(BaseDeepClusterer):
         cluster_prior="auto",
         n_init="auto",
         restart_fraction="auto",
+        restart_criterion="score",
         head_refit="auto",
         temperature=0.5,
         cluster_temperature=1.0,
@@ -185,6 +186,7 @@ class JCLClustering(BaseDeepClusterer):
             cluster_prior=cluster_prior,
             n_init=n_init,
             restart_fraction=restart_fraction,
+            restart_criterion=restart_criterion,
             head_refit=head_refit,
         )
         self.temperature = temperature

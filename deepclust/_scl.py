@@ -198,6 +198,7 @@ class SCLClustering(BaseDeepClusterer):
         cluster_prior="auto",
         n_init="auto",
         restart_fraction="auto",
+        restart_criterion="score",
         head_refit="auto",
         n_neighbors=10,
         rho=0.5,
@@ -237,6 +238,7 @@ class SCLClustering(BaseDeepClusterer):
             cluster_prior=cluster_prior,
             n_init=n_init,
             restart_fraction=restart_fraction,
+            restart_criterion=restart_criterion,
             head_refit=head_refit,
         )
         self.n_neighbors = n_neighbors

@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from deepclust import DRCClustering, JCLClustering, SCLClustering
-from deepclust.training.restarts import mutual_information, resolve_n_init, restart_seeds, trial_epochs
+from deepclust.training.restarts import input_inertia, mutual_information, resolve_n_init, restart_seeds, trial_epochs
 
 X, _ = make_blobs(n_samples=90, centers=3, n_features=4, random_state=0)
 FAST = dict(max_epochs=2, batch_size=32, device="cpu", random_state=0)
@@ -237,3 +237,35 @@ def test_an_interrupt_during_a_later_trial_ends_the_kept_trial_where_it_paused()
     assert len(model.restart_scores_) == 2  # no third restart
     assert model.stop_reason_ == "interrupted"
     assert model.n_iter_ == (2 if model.best_restart_ == 0 else 0)  # the kept trial stopped at its pause
+
+
+def test_input_inertia_is_the_within_cluster_sum_of_squares():
+    rows = np.array([[0.0, 1.0], [2.0, 1.0], [10.0, 0.0], [12.0, 0.0]])
+    assert input_inertia(rows, np.array([0, 0, 1, 1])) == pytest.approx(4.0)
+    assert input_inertia(rows, np.array([1, 1, 1, 1])) == pytest.approx(((rows - rows.mean(0)) ** 2).sum())
+    assert input_inertia(rows, np.array([0, 2, 2, 2])) == pytest.approx(
+        ((rows[1:] - rows[1:].mean(0)) ** 2).sum()
+    )  # an unused label is no cluster
+
+
+def test_input_inertia_criterion_keeps_the_most_compact_restart_in_the_input():
+    # Unequal blobs: 60 / 20 / 10 rows.
+    Xu, _ = make_blobs(n_samples=[60, 20, 10], n_features=3, random_state=1)
+    model = DRCClustering(n_clusters=3, n_init=3, restart_criterion="input_inertia", **FAST).fit(Xu)
+    assert model.restart_scores_.shape == (3,) and np.all(model.restart_scores_ <= 0)
+    assert model.best_restart_ == int(np.argmax(model.restart_scores_))
+    # The kept value is the inertia of labels_ in the standardised input (3 features: no PCA).
+    z = (Xu - Xu.mean(0)) / Xu.std(0)
+    assert model.restart_scores_.max() == pytest.approx(-input_inertia(z, model.labels_), rel=1e-4)
+    # The same networks are trained, only the choice differs: the first restart is n_init=1's.
+    by_score = DRCClustering(n_clusters=3, n_init=3, **FAST).fit(Xu)
+    single = DRCClustering(n_clusters=3, n_init=1, restart_criterion="input_inertia", **FAST).fit(Xu)
+    assert by_score.restart_scores_[0] == pytest.approx(single.score(Xu), rel=1e-6)
+    assert single.restart_scores_[0] == pytest.approx(-input_inertia(z, single.labels_), rel=1e-4)
+    assert model.score(Xu) <= by_score.score(Xu) + 1e-9  # the score picks its own maximum
+
+
+@pytest.mark.parametrize("value", ["inertia", None, 1])
+def test_bad_restart_criterion_is_named(value):
+    with pytest.raises(ValueError, match="restart_criterion"):
+        JCLClustering(n_clusters=3, restart_criterion=value, **FAST).fit(X)

@@ -142,3 +142,65 @@ def mutual_information(proba: np.ndarray) -> float:
     marginal_entropy = -np.sum(mean * np.log(np.clip(mean, 1e-12, None)))
     conditional_entropy = -np.mean(np.sum(proba * np.log(np.clip(proba, 1e-12, None)), axis=1))
     return float(marginal_entropy - conditional_entropy)
+
+
+#: Values of the estimators' ``restart_criterion`` parameter.
+RESTART_CRITERIA = ("score", "input_inertia")
+
+
+def input_inertia(reduced: np.ndarray, labels: np.ndarray) -> float:
+    """Within-cluster sum of squares of ``labels`` in ``reduced`` (k-means' objective).
+
+    ``reduced`` is the input as :meth:`deepclust.training.input_space.InputSpace.reduced`
+    gives it (standardised, PCA-reduced where wide): a space that is the same for every
+    restart, unlike the networks' representations.
+
+    Parameters
+    ----------
+    reduced : ndarray of shape (n_samples, n_dims)
+    labels : ndarray of shape (n_samples,)
+        Non-negative integer cluster labels.
+
+    Returns
+    -------
+    inertia : float
+        Non-negative; lower is more compact.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = np.array([[0.0], [2.0], [10.0], [12.0]])
+    >>> input_inertia(rows, np.array([0, 0, 1, 1]))
+    4.0
+    >>> input_inertia(rows, np.array([0, 1, 1, 1]))
+    56.0
+    """
+    x = np.asarray(reduced, dtype=np.float64)
+    labels = np.asarray(labels)
+    sums = np.zeros((int(labels.max()) + 1, x.shape[1]))
+    np.add.at(sums, labels, x)
+    counts = np.bincount(labels, minlength=sums.shape[0])
+    used = counts > 0
+    between = np.sum(sums[used] ** 2 / counts[used, None])
+    return float(max(np.sum(x**2) - between, 0.0))
+
+
+def restart_value(criterion: str, proba: np.ndarray, reduced_input=None) -> float:
+    """How one restart is judged (``restart_criterion``); higher is better.
+
+    "score": the mutual information of the head's assignments (:func:`mutual_information`);
+    "input_inertia": minus :func:`input_inertia` of the head's labels in ``reduced_input``
+    (a callable returning the reduced input, so that it is computed only when needed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8]])
+    >>> round(restart_value("score", proba), 4)
+    0.2804
+    >>> restart_value("input_inertia", proba, lambda: np.array([[0.0], [2.0], [10.0], [12.0]]))
+    -4.0
+    """
+    if criterion == "input_inertia":
+        return -input_inertia(reduced_input(), np.asarray(proba).argmax(axis=1))
+    return mutual_information(proba)
