@@ -17,8 +17,10 @@ repository instead of throw-away scripts:
 ``restarts``
     From the labellings saved by ``probe``: the mean ACC a fit with ``n`` restarts would have
     if its restarts were ``n`` of the saved seeds, over every ``n``-subset, for each way of
-    keeping one: ``score`` (the package's, highest mutual information) and ``medoid`` (the
-    labelling that agrees most with the others, mean adjusted Rand index). ``n = 1`` is the
+    keeping one: ``score`` (the package's, highest mutual information), ``medoid`` (the
+    labelling that agrees most with the others, mean adjusted Rand index) and, with
+    ``--input-inertia``, ``input_inertia`` (the lowest within-cluster sum of squares in the
+    fit's reduced input, ``restart_criterion="input_inertia"``). ``n = 1`` is the
     mean of the seeds. An approximation: the package's restarts share the input's summaries
     (neighbour graph, mixture, prior) computed from the fit's seed, and one-restart fits at
     different seeds each compute their own.
@@ -28,7 +30,7 @@ Examples (session 22, one core each)::
     OMP_NUM_THREADS=1 python -m benchmarks.sweep probe --name baseline --dataset digits_flat \\
         segmentation --method drc jcl --seeds 0 1 2 3 4 5 --labels /tmp/probe/baseline --out sweeps.jsonl
     OMP_NUM_THREADS=1 python -m benchmarks.sweep probe --name np08 --set neighbor_probability=0.8 ...
-    python -m benchmarks.sweep restarts /tmp/probe/baseline --n-init 1 3 5
+    python -m benchmarks.sweep restarts /tmp/probe/baseline --n-init 1 3 5 --input-inertia
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from benchmarks import methods as M  # noqa: E402
 from benchmarks.run import _git_commit  # noqa: E402
 
 #: The ways ``restarts`` keeps one labelling of a group.
-CRITERIA = ("score", "medoid")
+CRITERIA = ("score", "medoid", "input_inertia")
 
 
 def probe(ds, method: str, seed: int, overrides: dict | None = None, max_epochs=None, device="auto",
@@ -80,14 +82,17 @@ def probe(ds, method: str, seed: int, overrides: dict | None = None, max_epochs=
     return record
 
 
-def keep(labellings: list[np.ndarray], scores: list[float], criterion: str) -> int:
+def keep(labellings: list[np.ndarray], scores: list[float], criterion: str, inertias=None) -> int:
     """Index of the labelling a group of restarts keeps by ``criterion`` (ties: the earlier one).
 
     "score": the highest score. "medoid": the highest mean adjusted Rand index with the
-    other labellings of the group, then the highest score.
+    other labellings of the group, then the highest score. "input_inertia": the lowest of
+    ``inertias`` (the estimators' ``restart_criterion="input_inertia"``).
     """
     if criterion == "score":
         return int(np.argmax(scores))
+    if criterion == "input_inertia":
+        return int(np.argmin(inertias))
     if criterion == "medoid":
         from sklearn.metrics import adjusted_rand_score
 
@@ -98,13 +103,14 @@ def keep(labellings: list[np.ndarray], scores: list[float], criterion: str) -> i
     raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
 
 
-def restarts_accuracy(accuracies, labellings, scores, n_init: int, criterion: str = "score") -> float:
+def restarts_accuracy(accuracies, labellings, scores, n_init: int, criterion: str = "score", inertias=None) -> float:
     """Mean ACC of the labelling kept from every ``n_init``-subset of the given fits."""
     if not 1 <= n_init <= len(accuracies):
         raise ValueError(f"n_init must be between 1 and the number of fits ({len(accuracies)}), got {n_init}")
     kept = []
     for group in itertools.combinations(range(len(accuracies)), n_init):
-        index = keep([labellings[i] for i in group], [scores[i] for i in group], criterion)
+        index = keep([labellings[i] for i in group], [scores[i] for i in group], criterion,
+                     None if inertias is None else [inertias[i] for i in group])
         kept.append(accuracies[group[index]])
     return float(np.mean(kept))
 
@@ -120,19 +126,46 @@ def load_labellings(directory: Path) -> dict[tuple[str, str], list[dict]]:
     return {key: sorted(fits, key=lambda fit: fit["seed"]) for key, fits in sorted(groups.items())}
 
 
-def restarts_table(groups: dict, n_inits, criteria=CRITERIA) -> list[dict]:
-    """One record per (data set, method): its seeds and the ACC kept with each ``n_init`` and criterion."""
+def fit_input_inertia(X, labels: np.ndarray, seed: int) -> float:
+    """The input inertia a fit of ``X`` with ``random_state=seed`` measures for ``labels``.
+
+    As the estimators compute it for ``restart_criterion="input_inertia"``: in the reduced
+    input of that fit (:class:`deepclust.training.input_space.InputSpace`).
+    """
+    from deepclust import DRCClustering
+    from deepclust._data import feature_statistics, validate_input
+    from deepclust.training.input_space import InputSpace
+    from deepclust.training.restarts import input_inertia
+
+    X_model, layout = validate_input(DRCClustering(), X, reset=True)
+    mean, std = feature_statistics(X_model, layout)
+    return input_inertia(InputSpace(X_model, mean, std, seed).reduced(), labels)
+
+
+def restarts_table(groups: dict, n_inits, criteria=CRITERIA, inputs: dict | None = None) -> list[dict]:
+    """One record per (data set, method): its seeds and the ACC kept with each ``n_init`` and criterion.
+
+    "input_inertia" needs the data (``inputs``: data set name -> ``X``); without it that
+    criterion is left out.
+    """
     from deepclust.metrics import cluster_accuracy
 
     rows = []
     for (dataset, method), fits in groups.items():
         accuracies = [cluster_accuracy(fit["y"], fit["labels"]) for fit in fits]
         labellings, scores = [fit["labels"] for fit in fits], [fit["score"] for fit in fits]
+        inertias = None
+        if inputs is not None and dataset in inputs:
+            inertias = [fit_input_inertia(inputs[dataset], fit["labels"], fit["seed"]) for fit in fits]
         row = {"dataset": dataset, "method": method, "seeds": [fit["seed"] for fit in fits]}
         for n in n_inits:
             if n <= len(fits):
                 for criterion in criteria:
-                    row[f"{criterion}@{n}"] = round(restarts_accuracy(accuracies, labellings, scores, n, criterion), 4)
+                    if criterion == "input_inertia" and inertias is None:
+                        continue
+                    row[f"{criterion}@{n}"] = round(
+                        restarts_accuracy(accuracies, labellings, scores, n, criterion, inertias), 4
+                    )
         rows.append(row)
     return rows
 
@@ -154,7 +187,9 @@ def _probe_main(args) -> int:
 
 
 def _restarts_main(args) -> int:
-    rows = restarts_table(load_labellings(args.directory), args.n_init)
+    groups = load_labellings(args.directory)
+    inputs = {dataset: D.load(dataset).X for dataset in {key[0] for key in groups}} if args.input_inertia else None
+    rows = restarts_table(groups, args.n_init, inputs=inputs)
     for row in rows:
         print(json.dumps(row))
     return 0
@@ -178,6 +213,8 @@ def main(argv=None) -> int:
     rs = sub.add_parser("restarts", help="what n restarts would keep from saved one-restart fits")
     rs.add_argument("directory", type=Path, help="a --labels directory of probe")
     rs.add_argument("--n-init", nargs="+", type=int, default=[1, 3, 5])
+    rs.add_argument("--input-inertia", action="store_true",
+                    help="also keep by the input inertia (loads each data set to measure it)")
     rs.set_defaults(run=_restarts_main)
     args = p.parse_args(argv)
     if any(name == "n_init" for name, _ in getattr(args, "overrides", [])):

@@ -7,7 +7,16 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from benchmarks import datasets as D
-from benchmarks.sweep import keep, load_labellings, main, probe, restarts_accuracy, restarts_table
+from benchmarks import methods as M
+from benchmarks.sweep import (
+    fit_input_inertia,
+    keep,
+    load_labellings,
+    main,
+    probe,
+    restarts_accuracy,
+    restarts_table,
+)
 
 
 def _blobs():
@@ -64,3 +73,18 @@ def test_the_command_line_refuses_restarts_in_a_probe_and_prints_the_restarts_ta
     row = json.loads(capsys.readouterr().out.splitlines()[0])
     assert row["seeds"] == [0, 1, 2] and row["score@1"] == round(2.5 / 3, 4)
     assert row["score@3"] == 0.5 and row["medoid@3"] == 1.0
+
+
+@pytest.mark.filterwarnings("ignore::deepclust.ClusterCollapseWarning")  # one epoch may leave a cluster empty
+def test_input_inertia_keeps_the_lowest_and_matches_what_the_estimator_measures(tmp_path):
+    a, b = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    assert keep([a, b], [0.9, 0.1], "input_inertia", inertias=[5.0, 2.0]) == 1
+    ds = _blobs()
+    model = M.deep_estimator("drc", ds, 3, 1, "cpu", n_init=1, batch_size=32,
+                             restart_criterion="input_inertia").fit(ds.X)
+    assert fit_input_inertia(ds.X, model.labels_, 3) == pytest.approx(-model.restart_scores_[0], rel=1e-5)
+    probe(ds, "drc", 0, {"batch_size": 32}, max_epochs=1, device="cpu", labels_dir=tmp_path)
+    probe(ds, "drc", 1, {"batch_size": 32}, max_epochs=1, device="cpu", labels_dir=tmp_path)
+    rows = restarts_table(load_labellings(tmp_path), [1, 2], inputs={"blobs": ds.X})
+    assert {"input_inertia@1", "input_inertia@2"} <= set(rows[0])
+    assert rows[0]["input_inertia@1"] == rows[0]["score@1"]  # one fit: nothing to choose
