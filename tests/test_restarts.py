@@ -7,7 +7,14 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from deepclust import DRCClustering, JCLClustering, SCLClustering
-from deepclust.training.restarts import input_inertia, mutual_information, resolve_n_init, restart_seeds, trial_epochs
+from deepclust.training.restarts import (
+    input_inertia,
+    mutual_information,
+    resolve_n_init,
+    restart_seeds,
+    restart_value,
+    trial_epochs,
+)
 
 X, _ = make_blobs(n_samples=90, centers=3, n_features=4, random_state=0)
 FAST = dict(max_epochs=2, batch_size=32, device="cpu", random_state=0)
@@ -269,3 +276,8 @@ def test_input_inertia_criterion_keeps_the_most_compact_restart_in_the_input():
 def test_bad_restart_criterion_is_named(value):
     with pytest.raises(ValueError, match="restart_criterion"):
         JCLClustering(n_clusters=3, restart_criterion=value, **FAST).fit(X)
+
+
+def test_restart_value_refuses_an_unknown_criterion():
+    with pytest.raises(ValueError, match="restart_criterion"):
+        restart_value("inertia", np.eye(2))
