@@ -58,7 +58,8 @@ CHOSEN_ON = {
     "pendigits": "none (held out)", "letter": "none (held out)",
     "synthetic_b": "none (generated, defined in session 20; its rows were in view when session 21 chose the head refit "
                    "on the five stable tables)",
-    "blobs_aniso": "none (generated, defined in session 20; diagnosed in session 20, in view in session 21)",
+    "blobs_aniso": ("none (generated, defined in session 20; diagnosed in session 20, in view in session 21; development "
+                    "data of session 23's opt-in restart_criterion, which changed no default)"),
     "synthetic_c": "none (held out; generated, defined in session 21)",
     "blobs_mixed": "none (held out; generated, defined in session 21)",
     "synthetic_d": "none (held out; generated, defined in session 21)",
