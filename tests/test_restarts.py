@@ -281,3 +281,12 @@ def test_bad_restart_criterion_is_named(value):
 def test_restart_value_refuses_an_unknown_criterion():
     with pytest.raises(ValueError, match="restart_criterion"):
         restart_value("inertia", np.eye(2))
+
+
+@pytest.mark.filterwarnings("ignore::deepclust.ClusterCollapseWarning")  # 24 random images, 2 epochs
+def test_input_inertia_criterion_judges_image_restarts_in_the_reduced_pixels():
+    # 64 pixels: wider than the reduced input, so the inertia is measured after PCA.
+    images = np.random.default_rng(0).random((24, 8, 8)).astype(np.float32)
+    model = DRCClustering(n_clusters=2, n_init=2, restart_criterion="input_inertia", **FAST).fit(images)
+    assert model.restart_scores_.shape == (2,) and np.all(model.restart_scores_ < 0)
+    assert model.best_restart_ == int(np.argmax(model.restart_scores_))
