@@ -30,6 +30,7 @@ from .training.neighbors import SOURCES as NEIGHBOR_SOURCES
 from .training.input_space import InputSpace
 from .training.head_refit import HEAD_REFITS, refit_head, resolve_head_refit
 from .training.restarts import (
+    CRITERION_NAMES,
     RESTART_CRITERIA,
     mutual_information,
     resolve_n_init,
@@ -45,12 +46,6 @@ from .training.warm_start import WarmStart, training_state
 #: measured on tables only (breast cancer 0.871 -> 0.899 for DRC, the balanced sets within
 #: +-0.01); images keep the papers' equal shares until it is measured there.
 CLUSTER_PRIOR_AUTO = {"tabular": "input", "image": "uniform"}
-
-#: How verbose output names each ``restart_criterion``'s value, and the kept restart's.
-_CRITERION_NAMES = {
-    "score": ("score (mutual information)", "the highest score"),
-    "input_inertia": ("minus the input inertia", "the lowest input inertia"),
-}
 
 
 class DeviceWarning(UserWarning):
@@ -635,7 +630,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 better = bool(ctx.broadcast_int(int(better)))
             if n_restarts > 1 and self.verbose >= 1 and main:
                 after = f" after {len(run['trainer'].history)} epochs" if run["trainer"].paused else ""
-                value_name = _CRITERION_NAMES[self.restart_criterion][0]
+                value_name = CRITERION_NAMES[self.restart_criterion][0]
                 print(f"restart {restart + 1}/{n_restarts}: {value_name} {scores[-1]:.4f}{after}")
             if better:
                 if best is not None:
@@ -652,7 +647,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self.restart_scores_ = np.asarray(scores)
         if len(scores) > 1 and self.verbose >= 1 and main:
             rest = " (trains on)" if best_run["trainer"].paused else ""
-            why = _CRITERION_NAMES[self.restart_criterion][1]
+            why = CRITERION_NAMES[self.restart_criterion][1]
             print(f"kept restart {self.best_restart_ + 1} of {len(scores)} ({why}){rest}")
         if best_run["trainer"].paused:
             # The kept trial trains on, unless the user interrupted a later restart.

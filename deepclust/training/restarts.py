@@ -159,8 +159,14 @@ def mutual_information(proba: np.ndarray) -> float:
     return float(marginal_entropy - conditional_entropy)
 
 
+#: The estimators' ``restart_criterion`` values, each with how verbose output names a
+#: restart's value and the kept restart.
+CRITERION_NAMES = {
+    "score": ("score (mutual information)", "the highest score"),
+    "input_inertia": ("minus the input inertia", "the lowest input inertia"),
+}
 #: Values of the estimators' ``restart_criterion`` parameter.
-RESTART_CRITERIA = ("score", "input_inertia")
+RESTART_CRITERIA = tuple(CRITERION_NAMES)
 
 
 def input_inertia(reduced: np.ndarray, labels: np.ndarray) -> float:
