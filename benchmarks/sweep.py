@@ -126,20 +126,27 @@ def load_labellings(directory: Path) -> dict[tuple[str, str], list[dict]]:
     return {key: sorted(fits, key=lambda fit: fit["seed"]) for key, fits in sorted(groups.items())}
 
 
-def fit_input_inertia(X, labels: np.ndarray, seed: int) -> float:
-    """The input inertia a fit of ``X`` with ``random_state=seed`` measures for ``labels``.
-
-    As the estimators compute it for ``restart_criterion="input_inertia"``: in the reduced
-    input of that fit (:class:`deepclust.training.input_space.InputSpace`).
-    """
+def fit_reduced_input(X, seed: int) -> np.ndarray:
+    """The reduced input of a fit of ``X`` with ``random_state=seed``, as the estimators build
+    it (:class:`deepclust.training.input_space.InputSpace`)."""
     from deepclust import DRCClustering
     from deepclust._data import feature_statistics, validate_input
     from deepclust.training.input_space import InputSpace
-    from deepclust.training.restarts import input_inertia
 
     X_model, layout = validate_input(DRCClustering(), X, reset=True)
     mean, std = feature_statistics(X_model, layout)
-    return input_inertia(InputSpace(X_model, mean, std, seed).reduced(), labels)
+    return InputSpace(X_model, mean, std, seed).reduced()
+
+
+def fit_input_inertia(X, labels: np.ndarray, seed: int, reduced: np.ndarray | None = None) -> float:
+    """The input inertia a fit of ``X`` with ``random_state=seed`` measures for ``labels``.
+
+    As the estimators compute it for ``restart_criterion="input_inertia"``: in the reduced
+    input of that fit (``reduced``, when the caller has it from :func:`fit_reduced_input`).
+    """
+    from deepclust.training.restarts import input_inertia
+
+    return input_inertia(fit_reduced_input(X, seed) if reduced is None else reduced, labels)
 
 
 def restarts_table(groups: dict, n_inits, criteria=CRITERIA, inputs: dict | None = None) -> list[dict]:
@@ -150,13 +157,17 @@ def restarts_table(groups: dict, n_inits, criteria=CRITERIA, inputs: dict | None
     """
     from deepclust.metrics import cluster_accuracy
 
-    rows = []
+    rows, reduced = [], {}  # the reduced inputs, per (data set, seed): shared by the methods' fits
     for (dataset, method), fits in groups.items():
         accuracies = [cluster_accuracy(fit["y"], fit["labels"]) for fit in fits]
         labellings, scores = [fit["labels"] for fit in fits], [fit["score"] for fit in fits]
         inertias = None
         if inputs is not None and dataset in inputs:
-            inertias = [fit_input_inertia(inputs[dataset], fit["labels"], fit["seed"]) for fit in fits]
+            for fit in fits:
+                if (dataset, fit["seed"]) not in reduced:
+                    reduced[dataset, fit["seed"]] = fit_reduced_input(inputs[dataset], fit["seed"])
+            inertias = [fit_input_inertia(inputs[dataset], fit["labels"], fit["seed"], reduced[dataset, fit["seed"]])
+                        for fit in fits]
         row = {"dataset": dataset, "method": method, "seeds": [fit["seed"] for fit in fits]}
         for n in n_inits:
             if n <= len(fits):
