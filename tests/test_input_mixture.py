@@ -13,7 +13,7 @@ from deepclust._data import InputLayout
 from deepclust.augment import CorrelatedNoise, MixtureNoise, mixture_noise_preset, resolve_augment
 from deepclust.training import input_mixture
 from deepclust.training.callbacks import Callback
-from deepclust.training.input_mixture import STABLE_ARI, fit_input_mixture, gaussian_mixture_labels
+from deepclust.training.input_mixture import STABLE_ARI, TOP_STABLE_ARI, fit_input_mixture, gaussian_mixture_labels
 from deepclust.training.input_space import InputSpace
 
 from ._estimators import fast
@@ -67,6 +67,37 @@ def test_no_mixture_where_it_cannot_be_fitted(monkeypatch):
     monkeypatch.setattr(GaussianMixture, "fit", fail_after(9))  # the tenth: it disagrees with all nine
     mixture = fit_input_mixture(rows, 3)
     assert mixture.stability == pytest.approx(36 / 45)  # the 36 pairs of the nine agree, 9 pairs fail
+
+
+def test_poor_local_optima_do_not_make_a_mixture_unstable_where_the_best_initialisations_agree(monkeypatch):
+    rows, _ = _separated()
+    original, calls = GaussianMixture.fit, []
+
+    def poor_after_three(self, X, y=None):
+        calls.append(1)
+        if len(calls) > 3:  # one random EM step: a poor optimum with a lower likelihood bound
+            self.set_params(init_params="random", max_iter=1)
+        return original(self, X, y)
+
+    monkeypatch.setattr(GaussianMixture, "fit", poor_after_three)
+    mixture = fit_input_mixture(rows, 3, seed=0)
+    assert mixture.stability < STABLE_ARI  # the seven poor ones disagree with the rest
+    assert mixture.top_agreement == pytest.approx(1.0)  # the three best are the first three
+    assert 1.0 >= TOP_STABLE_ARI > STABLE_ARI
+    assert mixture.stable
+    # Failed initialisations are not among the best either: five of ten fail.
+    calls.clear()
+
+    def fail_after_five(self, X, y=None):
+        calls.append(1)
+        if len(calls) > 5:
+            raise np.linalg.LinAlgError("singular covariance")
+        return original(self, X, y)
+
+    monkeypatch.setattr(GaussianMixture, "fit", fail_after_five)
+    mixture = fit_input_mixture(rows, 3, seed=0)
+    assert mixture.stability == pytest.approx(10 / 45) and mixture.top_agreement == pytest.approx(1.0)
+    assert mixture.stable
 
 
 def test_the_input_space_gives_the_same_clusters_before_and_after_its_mixture():

@@ -27,7 +27,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .prior import cluster_rows, subsampled_kmeans
 
-__all__ = ["CORE_POSTERIOR", "InputMixture", "STABLE_ARI", "fit_input_mixture", "gaussian_mixture_labels"]
+__all__ = [
+    "CORE_POSTERIOR", "InputMixture", "STABLE_ARI", "TOP_STABLE_ARI", "fit_input_mixture", "gaussian_mixture_labels",
+]
 
 #: Regularisation added to the diagonal of the mixture's covariances (standardised units).
 _GMM_REG_COVAR = 1e-4
@@ -50,6 +52,14 @@ STABILITY_FITS = 10
 #: 0.91-1.0, breast cancer 0.98, seeds 0.95, synthetic 0.93-1.0, wine 0.75-0.93; unstable
 #: glass 0.61-0.68, segmentation 0.63-0.65, digits as rows 0.59-0.66.
 STABLE_ARI = 0.8
+#: ... or from this mean adjusted Rand index between the TOP_FITS initialisations with the
+#: highest likelihood bound on: EM's poor local optima lower the mean over all ten where the
+#: best solution recurs (``blobs_aniso``, 500 / 300 / 200 / 100 rows: all ten 0.74-0.83, the
+#: three best 1.0 at 11 of 12 seeds). Chosen in session 24 on the development tables, seeds
+#: 0-11: the three best agree at 0.91-1.0 on the stable ones, at most 0.85 on glass, 0.89 on
+#: segmentation and 0.78 on digits as rows.
+TOP_FITS = 3
+TOP_STABLE_ARI = 0.95
 #: A row belongs to the mixture's confident core (:meth:`InputMixture.core`: the rows that keep
 #: their cluster in the head refit's constrained k-means) from this posterior probability of its
 #: own cluster on. Chosen on
@@ -77,6 +87,9 @@ class InputMixture:
     stability : float
         Mean adjusted Rand index between the labellings of :data:`STABILITY_FITS`
         initialisations (on the rows fitted); 1.0 when they all agree.
+    top_agreement : float
+        The same between the :data:`TOP_FITS` of them with the highest likelihood bound
+        (0.0 where it was not measured).
 
     Examples
     --------
@@ -94,11 +107,13 @@ class InputMixture:
     covariances: np.ndarray
     weights: np.ndarray
     stability: float
+    top_agreement: float = 0.0
 
     @property
     def stable(self) -> bool:
-        """Whether the initialisations agree (``stability >= STABLE_ARI``)."""
-        return self.stability >= STABLE_ARI
+        """Whether the initialisations agree (``stability >= STABLE_ARI``), or the best of them
+        do (``top_agreement >= TOP_STABLE_ARI``)."""
+        return self.stability >= STABLE_ARI or self.top_agreement >= TOP_STABLE_ARI
 
     def core(self, threshold: float = CORE_POSTERIOR) -> np.ndarray | None:
         """The indices (into :attr:`labels`) of the rows whose cluster has posterior probability
@@ -196,6 +211,10 @@ def fit_input_mixture(
     pairs = [
         0.0 if a is None or b is None else adjusted_rand_score(a, b) for a, b in itertools.combinations(labellings, 2)
     ]
+    # The initialisations with the highest bounds (failed ones last), the first of equals first.
+    fitted = [i for i in range(len(fits)) if fits[i] is not None]
+    top = sorted(fitted, key=lambda i: (-fits[i].lower_bound_, i))[:TOP_FITS]
+    top_pairs = [adjusted_rand_score(labellings[a], labellings[b]) for a, b in itertools.combinations(top, 2)]
     return InputMixture(
         labels=np.asarray(labels, dtype=np.int64),
         confidence=posterior.max(1),
@@ -203,6 +222,7 @@ def fit_input_mixture(
         covariances=chosen.covariances_,
         weights=chosen.weights_,
         stability=float(np.mean(pairs)) if pairs else 1.0,
+        top_agreement=float(np.mean(top_pairs)) if top_pairs else 1.0,
     )
 
 
