@@ -61,8 +61,8 @@ def probe(ds, method: str, seed: int, overrides: dict | None = None, max_epochs=
           labels_dir: Path | None = None) -> dict:
     """Fit one one-restart deep estimator on all of ``ds`` and return its JSON record.
 
-    With ``labels_dir`` the fit's labels, score and the reference labels are saved to
-    ``labels_dir / f"{ds.name}_{method}_{seed}.npz"``.
+    With ``labels_dir`` the fit's labels, score, learned representation (``transform``) and
+    the reference labels are saved to ``labels_dir / f"{ds.name}_{method}_{seed}.npz"``.
     """
     from deepclust.metrics import evaluate
 
@@ -78,7 +78,8 @@ def probe(ds, method: str, seed: int, overrides: dict | None = None, max_epochs=
               "seconds": round(seconds, 1)}
     if labels_dir is not None:
         labels_dir.mkdir(parents=True, exist_ok=True)
-        np.savez(labels_dir / f"{ds.name}_{method}_{seed}.npz", labels=model.labels_, score=score, y=np.asarray(ds.y))
+        np.savez(labels_dir / f"{ds.name}_{method}_{seed}.npz", labels=model.labels_, score=score, y=np.asarray(ds.y),
+                 features=model.transform(ds.X))
     return record
 
 
