@@ -16,7 +16,7 @@ from deepclust.nn.backbones import MLPBackbone
 from deepclust.nn.model import ClusterNet, Standardize
 from deepclust.training.data import TensorStore
 from deepclust.training.head_refit import (
-    constrained_kmeans, refit_head, refit_head_to_kmeans, resolve_head_refit, store_features,
+    HEAD_KEPT_ARI, constrained_kmeans, refit_head, refit_head_to_kmeans, resolve_head_refit, store_features,
 )
 
 from ._estimators import fast
@@ -72,6 +72,29 @@ def test_the_refit_is_seeded_and_leaves_the_global_generator_and_the_data_alone(
         assert torch.equal(p, q)
 
 
+def test_kmeans_if_disagree_keeps_a_head_that_agrees_with_the_kmeans_and_refits_one_that_does_not():
+    store = TensorStore(X, "cpu")
+    agreeing = _net()
+    refit_head_to_kmeans(agreeing, store, 3, seed=0)  # a head that draws the k-means cells
+    head = [p.clone() for p in agreeing.cluster_head.parameters()]
+    kept = refit_head("kmeans_if_disagree", agreeing, store, 3, seed=0)
+    assert kept["head_refit_target"] is None and "head_refit_agreement" not in kept
+    assert kept["head_kmeans_ari"] >= HEAD_KEPT_ARI
+    assert all(torch.equal(p, q) for p, q in zip(agreeing.cluster_head.parameters(), head))
+    disagreeing = _net()
+    with torch.no_grad():
+        disagreeing.cluster_head.weight.zero_()  # one cluster for every row: ARI 0 with any k-means
+    refit = refit_head("kmeans_if_disagree", disagreeing, store, 3, seed=0)
+    assert refit["head_refit_target"] == "kmeans" and refit["head_kmeans_ari"] == pytest.approx(0.0)
+    assert refit["head_refit_agreement"] >= 0.9
+    labels = disagreeing.eval()(torch.from_numpy(X)).logits.argmax(1).numpy()
+    assert adjusted_rand_score(labels, _truth) > 0.9
+    # Through the estimators: the history says what happened.
+    model = fast(DRCClustering, n_clusters=3, head_refit="kmeans_if_disagree").fit(X)
+    assert 0.0 <= model.history_[-1]["head_kmeans_ari"] <= 1.0
+    assert (model.history_[-1]["head_refit_target"] is None) is (model.history_[-1]["head_kmeans_ari"] >= HEAD_KEPT_ARI)
+
+
 def test_a_non_finite_representation_keeps_the_head():
     net = _net()
     with torch.no_grad():
@@ -102,9 +125,14 @@ def test_on_images_auto_is_the_estimators_own_choice(cls, refits):
     off = fast(cls, n_clusters=2, max_epochs=1, head_refit=None).fit(images)
     on = fast(cls, n_clusters=2, max_epochs=1, head_refit="kmeans").fit(images)
     assert "head_refit_agreement" not in off.history_[-1]
-    assert ("head_refit_agreement" in auto.history_[-1]) is refits
+    # JCL always refits; DRC and SCL first measure the head's agreement with the k-means and
+    # refit only where it is low (after one epoch their heads use one cluster of two: ARI 0).
+    ari = auto.history_[-1].get("head_kmeans_ari")
+    assert (ari is None) is refits
+    kept = ari is not None and ari >= HEAD_KEPT_ARI
+    assert ("head_refit_agreement" in auto.history_[-1]) is not kept
     np.testing.assert_allclose(auto.transform(images), off.transform(images), rtol=1e-6, atol=1e-6)  # same backbone
-    same_as = on if refits else off
+    same_as = off if kept else on
     np.testing.assert_array_equal(auto.labels_, same_as.labels_)
     np.testing.assert_allclose(auto.predict_proba(images), same_as.predict_proba(images), rtol=1e-6, atol=1e-6)
     z = normalize(on.transform(images))
