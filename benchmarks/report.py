@@ -45,9 +45,12 @@ _FLOOR = ", the input graph's scale floor (session 22)"
 _TOP = ", the stability gate's three best initialisations (session 24)"
 CHOSEN_ON = {
     "digits": "lr, batch size, DRC's af_temperature, SCL's warm-up and balance; no image neighbours; "
-              "which estimators refit their head (session 18)",
-    "usps": "the grey (handwriting) augmentation; JCL's head refit (session 18)",
-    "coil20": "seen when image neighbours were left off (no change); JCL's head refit (session 18)",
+              "which estimators refit their head (session 18); DRC's and SCL's head refit where the head disagrees "
+              "(session 24: checked, no fit changed)",
+    "usps": "the grey (handwriting) augmentation; JCL's head refit (session 18); DRC's head refit where the head "
+            "disagrees (session 24: checked, no fit changed)",
+    "coil20": "seen when image neighbours were left off (no change); JCL's head refit (session 18); DRC's and SCL's "
+              "head refit where the head disagrees (session 24)",
     "cifar10_grey": "none", "cifar10_subset": "none",
     "digits_flat": _TABLE_DEFAULTS + _FLOOR + _TOP, "iris": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP,
     "wine": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP, "breast_cancer": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP,
