@@ -204,6 +204,21 @@ def _worker(rank, port, outdir):
         finally:
             cluster_noise.REFRESH_START = start
         results["refresh"] = {"factor": record.factor, "state": _state(refreshed)}
+        # head_refit="kmeans_if_disagree": rank 0 decides whether the head is kept, even where
+        # the ranks would decide differently (here: different levels on the two ranks).
+        import deepclust.training.head_refit as head_refit
+
+        level, guarded = head_refit.HEAD_KEPT_ARI, {}
+        try:
+            for rank0_keeps in (True, False):
+                keeps_here = rank0_keeps if rank == 0 else not rank0_keeps
+                head_refit.HEAD_KEPT_ARI = -1.0 if keeps_here else 2.0
+                fit = _fit(DRCClustering, X, n_init=1, head_refit="kmeans_if_disagree")
+                guarded[rank0_keeps] = {"target": fit.history_[-1]["head_refit_target"], "state": _state(fit),
+                                        "labels": fit.labels_}
+        finally:
+            head_refit.HEAD_KEPT_ARI = level
+        results["guarded_refit"] = guarded
         torch.save(results, os.path.join(outdir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -305,6 +320,15 @@ def test_refreshed_noise_is_the_same_on_every_rank(ranks):
 
 
 # ---------------------------------------------------------------- single process
+def test_rank0_decides_whether_the_head_is_kept(ranks):
+    a, b = (r["guarded_refit"] for r in ranks)
+    assert a[True]["target"] is None and b[True]["target"] is None  # rank 0 kept its head: both did
+    assert a[False]["target"] == b[False]["target"] == "kmeans"  # rank 0 refitted: both did
+    for decision in (True, False):
+        _close(a[decision]["state"], b[decision]["state"], rtol=0, atol=0)
+        np.testing.assert_array_equal(a[decision]["labels"], b[decision]["labels"])
+
+
 def test_helpers_without_a_process_group():
     assert D.world_size() == 1 and D.rank() == 0 and D.is_main_process()
     D.barrier()

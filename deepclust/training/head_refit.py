@@ -175,9 +175,9 @@ def refit_head(
         raise ValueError(f"refit={refit!r}: use one of {HEAD_REFITS}.")
     core = space.mixture_core(n_clusters) if refit == "mixture" and space is not None else None
     keep_from = HEAD_KEPT_ARI if refit == "kmeans_if_disagree" else None
-    _, agreement, head_ari = _refit(module, store, n_clusters, seed, distributed, core, keep_from)
+    _, agreement, head_ari, kept = _refit(module, store, n_clusters, seed, distributed, core, keep_from)
     entries = {} if head_ari is None else {"head_kmeans_ari": head_ari}
-    if keep_from is not None and head_ari is not None and head_ari >= keep_from:
+    if kept:
         return {"head_refit_target": None, **entries}
     return {"head_refit_agreement": agreement, "head_refit_target": "kmeans" if core is None else "mixture", **entries}
 
@@ -232,7 +232,7 @@ def refit_head_to_kmeans(
     >>> bool((head == labels).all()), agreement, sorted(np.bincount(labels).tolist())
     (True, 1.0, [20, 20])
     """
-    labels, agreement, _ = _refit(module, store, n_clusters, seed, distributed, seeds)
+    labels, agreement, _, _ = _refit(module, store, n_clusters, seed, distributed, seeds)
     return labels, agreement
 
 
@@ -241,13 +241,14 @@ def _refit(module, store, n_clusters: int, seed: int, distributed, seeds, keep_f
     labels agree with the k-means at that adjusted Rand index or more.
 
     Returns (labels or None, agreement, the head's adjusted Rand index with the k-means or None
-    where ``keep_from`` is None or the representation is not finite).
+    where ``keep_from`` is None or the representation is not finite, whether the head was kept
+    for its agreement: rank 0's decision under data-parallel training).
     """
     from sklearn.metrics import adjusted_rand_score
 
     features = store_features(module, store)
     if not bool(torch.isfinite(features).all()):
-        return None, float("nan"), None
+        return None, float("nan"), None, False
     z = F.normalize(features, dim=1).cpu().numpy().astype(np.float64)
     if seeds is None:
         _, kmeans = subsampled_kmeans(z, n_clusters, seed, n_init=_KMEANS_INIT)
@@ -258,10 +259,13 @@ def _refit(module, store, n_clusters: int, seed: int, distributed, seeds, keep_f
         trained_labels = module.cluster_head(features).argmax(1).cpu().numpy()
     head_ari = None
     if keep_from is not None:
-        # Every rank computes the same k-means of the same network: the same decision.
         head_ari = float(adjusted_rand_score(trained_labels, labels))
-        if head_ari >= keep_from:
-            return None, float("nan"), head_ari
+        keep = head_ari >= keep_from
+        if distributed is not None:
+            # Rank 0 decides: a rank that refitted alone would wait at the broadcast below forever.
+            keep = bool(distributed.broadcast_int(int(keep)))
+        if keep:
+            return None, float("nan"), head_ari, True
     labels = _matched_to(labels, trained_labels, n_clusters)
     target = torch.from_numpy(labels).to(features.device)
     trained = {k: v.clone() for k, v in module.cluster_head.state_dict().items()}
@@ -275,7 +279,7 @@ def _refit(module, store, n_clusters: int, seed: int, distributed, seeds, keep_f
         labels = None
     if distributed is not None:
         distributed.broadcast_(*(p.data for p in module.cluster_head.parameters()))
-    return labels, agreement, head_ari
+    return labels, agreement, head_ari, False
 
 
 def constrained_kmeans(
