@@ -105,7 +105,7 @@ def resolve_head_refit(head_refit: str | None, kind: str, image_auto: str | None
     if head_refit == "auto":
         return image_auto if kind == "image" else HEAD_REFIT_AUTO[kind]
     if head_refit is not None and head_refit not in HEAD_REFITS:
-        raise ValueError(f"head_refit={head_refit!r}: use 'auto', 'kmeans', 'mixture' or None.")
+        raise ValueError(f"head_refit={head_refit!r}: use 'auto', {', '.join(map(repr, HEAD_REFITS))} or None.")
     return head_refit
 
 
