@@ -45,9 +45,9 @@ disagrees has drifted from the representation: it split a cluster the representa
 keeps whole, or merged two (the JCL fit on USPS that split the zeros: ARI 0.82, head 0.866,
 k-means 0.983; DRC on COIL-20, seed 0: ARI 0.87, head 0.756, k-means 0.825). So the head
 is refitted where the adjusted Rand index between its labels and the k-means' is below
-:data:`HEAD_KEPT_ARI` (0.9, set before COIL-20's measurements) and kept elsewhere. DRC and
-SCL on digits, USPS and MNIST images agreed at 0.946-1.0 (sessions 10 and 24), so their fits
-there are unchanged; on COIL-20 (seeds 0-2) one DRC fit of three was refitted.
+:data:`HEAD_KEPT_ARI` (0.9, set before COIL-20's measurements) and kept elsewhere. DRC on
+digits, USPS and MNIST images and SCL on digits and USPS agreed at 0.946-1.0 (sessions 10 and
+24), so their fits there are unchanged; on COIL-20 (seeds 0-2) one DRC fit of three was refitted.
 """
 
 from __future__ import annotations
