@@ -214,13 +214,17 @@ def fit_input_mixture(
     if np.unique(labels).size < n_clusters:
         return None
     labellings = [None if fit is None else fit.predict(fit_rows) for fit in fits]
-    pairs = [
-        0.0 if a is None or b is None else adjusted_rand_score(a, b) for a, b in itertools.combinations(labellings, 2)
-    ]
-    # The initialisations with the highest bounds (failed ones last), the first of equals first.
+    # One table of pairwise agreements serves both measures (a failed initialisation agrees with none).
+    agreement = {
+        (a, b): 0.0 if labellings[a] is None or labellings[b] is None
+        else adjusted_rand_score(labellings[a], labellings[b])
+        for a, b in itertools.combinations(range(len(labellings)), 2)
+    }
+    pairs = list(agreement.values())
+    # The fitted initialisations with the highest bounds, the first of equals first.
     fitted = [i for i in range(len(fits)) if fits[i] is not None]
-    top = sorted(fitted, key=lambda i: (-fits[i].lower_bound_, i))[:TOP_FITS]
-    top_pairs = [adjusted_rand_score(labellings[a], labellings[b]) for a, b in itertools.combinations(top, 2)]
+    top = sorted(sorted(fitted, key=lambda i: (-fits[i].lower_bound_, i))[:TOP_FITS])
+    top_pairs = [agreement[pair] for pair in itertools.combinations(top, 2)]
     return InputMixture(
         labels=np.asarray(labels, dtype=np.int64),
         confidence=posterior.max(1),
