@@ -219,6 +219,21 @@ def _worker(rank, port, outdir):
         finally:
             head_refit.HEAD_KEPT_ARI = level
         results["guarded_refit"] = guarded
+        # head_refit="graph": rank 0 decides whether the representation's graph is separated
+        # (here each rank is made to see the opposite of rank 0).
+        partition, by_graph = head_refit.graph_partition, {}
+        try:
+            for rank0_separated in (True, False):
+                separated_here = rank0_separated if rank == 0 else not rank0_separated
+                head_refit.graph_partition = lambda z, k, seed, force=False, here=separated_here: (
+                    partition(z, k, seed, force=True) if here or force else None
+                )
+                fit = _fit(DRCClustering, X, n_init=1, head_refit="graph")
+                by_graph[rank0_separated] = {"target": fit.history_[-1]["head_refit_target"], "state": _state(fit),
+                                             "labels": fit.labels_}
+        finally:
+            head_refit.graph_partition = partition
+        results["graph_refit"] = by_graph
         torch.save(results, os.path.join(outdir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -324,6 +339,15 @@ def test_rank0_decides_whether_the_head_is_kept(ranks):
     a, b = (r["guarded_refit"] for r in ranks)
     assert a[True]["target"] is None and b[True]["target"] is None  # rank 0 kept its head: both did
     assert a[False]["target"] == b[False]["target"] == "kmeans"  # rank 0 refitted: both did
+    for decision in (True, False):
+        _close(a[decision]["state"], b[decision]["state"], rtol=0, atol=0)
+        np.testing.assert_array_equal(a[decision]["labels"], b[decision]["labels"])
+
+
+def test_rank0_decides_whether_the_head_is_refitted_to_the_graph_partition(ranks):
+    a, b = (r["graph_refit"] for r in ranks)
+    assert a[True]["target"] == b[True]["target"] == "graph"  # rank 0 saw a separated graph: both used it
+    assert a[False]["target"] == b[False]["target"] == "kmeans"
     for decision in (True, False):
         _close(a[decision]["state"], b[decision]["state"], rtol=0, atol=0)
         np.testing.assert_array_equal(a[decision]["labels"], b[decision]["labels"])

@@ -117,24 +117,31 @@ def test_fitted_tables_are_labelled_by_kmeans_on_their_representation(cls):
     assert refit.score(X) == pytest.approx(refit.restart_scores_[refit.best_restart_], rel=1e-6)
 
 
-@pytest.mark.parametrize("cls, refits", [(DRCClustering, False), (SCLClustering, False), (JCLClustering, True)])
-def test_on_images_auto_is_the_estimators_own_choice(cls, refits):
+@pytest.mark.parametrize(
+    "cls, refits, target", [(DRCClustering, False, "graph"), (SCLClustering, False, "graph"), (JCLClustering, True, "kmeans")]
+)
+def test_on_images_auto_is_the_estimators_own_choice(cls, refits, target):
     rng = np.random.default_rng(0)
     images = np.r_[rng.random((20, 8, 8)) * 0.2, 0.8 + rng.random((20, 8, 8)) * 0.2].astype(np.float32)
     auto = fast(cls, n_clusters=2, max_epochs=1).fit(images)
     off = fast(cls, n_clusters=2, max_epochs=1, head_refit=None).fit(images)
     on = fast(cls, n_clusters=2, max_epochs=1, head_refit="kmeans").fit(images)
     assert "head_refit_agreement" not in off.history_[-1]
-    # JCL always refits; DRC and SCL first measure the head's agreement with the k-means and
-    # refit only where it is low (after one epoch their heads use one cluster of two: ARI 0).
+    # JCL always refits; DRC and SCL first measure the head's agreement with the partition of
+    # the representation (here the graph's: two separate groups of images) and refit only
+    # where it is low (after one epoch their heads use one cluster of two: ARI 0).
     ari = auto.history_[-1].get("head_kmeans_ari")
     assert (ari is None) is refits
     kept = ari is not None and ari >= HEAD_KEPT_ARI
     assert ("head_refit_agreement" in auto.history_[-1]) is not kept
+    assert auto.history_[-1]["head_refit_target"] == (None if kept else target)
     np.testing.assert_allclose(auto.transform(images), off.transform(images), rtol=1e-6, atol=1e-6)  # same backbone
-    same_as = off if kept else on
-    np.testing.assert_array_equal(auto.labels_, same_as.labels_)
-    np.testing.assert_allclose(auto.predict_proba(images), same_as.predict_proba(images), rtol=1e-6, atol=1e-6)
+    if kept or target == "kmeans":
+        same_as = off if kept else on
+        np.testing.assert_array_equal(auto.labels_, same_as.labels_)
+        np.testing.assert_allclose(auto.predict_proba(images), same_as.predict_proba(images), rtol=1e-6, atol=1e-6)
+    else:  # the graph's partition is k-means' here, numbered after a head that uses one cluster
+        assert adjusted_rand_score(auto.labels_, on.labels_) == 1.0
     z = normalize(on.transform(images))
     assert adjusted_rand_score(KMeans(2, n_init=10, random_state=0).fit_predict(z), on.labels_) >= 0.9
     assert on.history_[-1]["head_refit_agreement"] >= 0.9

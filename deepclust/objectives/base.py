@@ -66,7 +66,7 @@ class Objective:
     projection_dim: int | None = 128
     cluster_head_hidden: int | None = 512
     #: What ``head_refit="auto"`` means for images with this objective (tables: always
-    #: "kmeans"; see :func:`deepclust.training.head_refit.resolve_head_refit`).
+    #: "mixture"; see :func:`deepclust.training.head_refit.resolve_head_refit`).
     image_head_refit: str | None = None
     distributed = None
     #: Expected cluster shares (K,) for the balance term, set by the engine before

@@ -35,7 +35,7 @@ representation beat its head on USPS and MNIST and was within 0.003 on digits an
 DRC and SCL keep the head as trained where it agrees with that k-means (DRC's head beat
 k-means on digits images by 0.01; SCL's agreed with it; benchmarks/results_notes.md,
 sessions 10 and 18) and refit it where it does not (``"kmeans_if_disagree"``, since
-session 24).
+session 24; ``"graph_if_disagree"`` since session 25, below).
 
 **Only where the head disagrees** (``head_refit="kmeans_if_disagree"``, DRC's and SCL's
 choice for images since session 24). A head that agrees with k-means on its own
@@ -48,15 +48,26 @@ is refitted where the adjusted Rand index between its labels and the k-means' is
 :data:`HEAD_KEPT_ARI` (0.9, set before COIL-20's measurements) and kept elsewhere. DRC on
 digits, USPS and MNIST images and SCL on digits and USPS agreed at 0.946-1.0 (sessions 10 and
 24), so their fits there are unchanged; on COIL-20 (seeds 0-2) one DRC fit of three was refitted.
+
+**The representation's graph, where it falls apart** (``head_refit="graph"`` and
+``"graph_if_disagree"``, DRC's and SCL's choice for images since session 25). Where the
+10-nearest-neighbour graph of the normalised representation falls into a few large
+connected pieces, the partition fitted (and, with ``"graph_if_disagree"``, compared with the
+head) is the spectral clustering of that graph instead of k-means
+(:mod:`deepclust.training.representation_graph`); elsewhere nothing changes. The
+history's ``head_kmeans_ari`` is then the head's agreement with that partition.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .prior import subsampled_kmeans
+from .prior import cluster_rows, subsampled_kmeans
+from .representation_graph import graph_partition
 
 __all__ = [
     "HEAD_KEPT_ARI", "HEAD_REFIT_AUTO", "HEAD_REFITS", "MIN_AGREEMENT", "constrained_kmeans", "refit_head",
@@ -64,7 +75,7 @@ __all__ = [
 ]
 
 #: Values of the estimators' ``head_refit`` parameter (besides "auto" and None).
-HEAD_REFITS = ("kmeans", "mixture", "kmeans_if_disagree")
+HEAD_REFITS = ("kmeans", "mixture", "kmeans_if_disagree", "graph", "graph_if_disagree")
 #: What ``head_refit="auto"`` means for tabular data and, unless the objective says otherwise
 #: (its ``image_head_refit``: "kmeans" for JCL), for images.
 HEAD_REFIT_AUTO = {"tabular": "mixture", "image": None}
@@ -99,8 +110,8 @@ def resolve_head_refit(head_refit: str | None, kind: str, image_auto: str | None
     ('mixture', None, None)
     >>> resolve_head_refit("auto", "image", image_auto="kmeans")  # JCL
     'kmeans'
-    >>> resolve_head_refit("auto", "image", image_auto="kmeans_if_disagree")  # DRC, SCL
-    'kmeans_if_disagree'
+    >>> resolve_head_refit("auto", "image", image_auto="graph_if_disagree")  # DRC, SCL
+    'graph_if_disagree'
     """
     if head_refit == "auto":
         return image_auto if kind == "image" else HEAD_REFIT_AUTO[kind]
@@ -146,16 +157,19 @@ def refit_head(
     ``space`` (:meth:`~deepclust.training.input_space.InputSpace.mixture_core`); without one
     (or with "kmeans") the k-means is free. "kmeans_if_disagree" refits to the free k-means
     only where the trained head's labels agree with it at an adjusted Rand index below
-    :data:`HEAD_KEPT_ARI`, and keeps the head elsewhere.
+    :data:`HEAD_KEPT_ARI`, and keeps the head elsewhere. "graph" and "graph_if_disagree" are
+    "kmeans" and "kmeans_if_disagree" with the partition of the representation's neighbour
+    graph in place of the k-means where that graph is separated
+    (:func:`~deepclust.training.representation_graph.graph_partition`).
 
     Returns
     -------
     dict
         What the estimators write into the last epoch of ``history_``:
-        ``head_refit_target`` ("kmeans", "mixture", or None where the head was kept),
+        ``head_refit_target`` ("kmeans", "mixture", "graph", or None where the head was kept),
         ``head_refit_agreement`` (as :func:`refit_head_to_kmeans` returns it; only where the
-        head was refitted) and, for "kmeans_if_disagree", ``head_kmeans_ari`` (the trained
-        head's agreement with the k-means).
+        head was refitted) and, for the ``*_if_disagree`` refits, ``head_kmeans_ari`` (the
+        trained head's agreement with the partition it was compared with).
 
     Examples
     --------
@@ -174,12 +188,12 @@ def refit_head(
     if refit not in HEAD_REFITS:
         raise ValueError(f"refit={refit!r}: use one of {HEAD_REFITS}.")
     core = space.mixture_core(n_clusters) if refit == "mixture" and space is not None else None
-    keep_from = HEAD_KEPT_ARI if refit == "kmeans_if_disagree" else None
-    _, agreement, head_ari, kept = _refit(module, store, n_clusters, seed, distributed, core, keep_from)
-    entries = {} if head_ari is None else {"head_kmeans_ari": head_ari}
-    if kept:
+    keep_from = HEAD_KEPT_ARI if refit.endswith("_if_disagree") else None
+    result = _refit(module, store, n_clusters, seed, distributed, core, keep_from, graph=refit.startswith("graph"))
+    entries = {} if result.head_ari is None else {"head_kmeans_ari": result.head_ari}
+    if result.kept:
         return {"head_refit_target": None, **entries}
-    return {"head_refit_agreement": agreement, "head_refit_target": "kmeans" if core is None else "mixture", **entries}
+    return {"head_refit_agreement": result.agreement, "head_refit_target": result.target, **entries}
 
 
 def refit_head_to_kmeans(
@@ -232,25 +246,37 @@ def refit_head_to_kmeans(
     >>> bool((head == labels).all()), agreement, sorted(np.bincount(labels).tolist())
     (True, 1.0, [20, 20])
     """
-    labels, agreement, _, _ = _refit(module, store, n_clusters, seed, distributed, seeds)
-    return labels, agreement
+    result = _refit(module, store, n_clusters, seed, distributed, seeds)
+    return result.labels, result.agreement
 
 
-def _refit(module, store, n_clusters: int, seed: int, distributed, seeds, keep_from: float | None = None):
-    """:func:`refit_head_to_kmeans`, and with ``keep_from`` no refit where the trained head's
-    labels agree with the k-means at that adjusted Rand index or more.
+class _Refit(NamedTuple):
+    labels: np.ndarray | None  # the target the head was fitted to; None where it was not changed
+    agreement: float  # share of rows on which the refitted head reproduces the target
+    head_ari: float | None  # the trained head's ARI with the target (only when asked to keep)
+    kept: bool  # the head was kept for its agreement (rank 0's decision under DDP)
+    target: str  # "kmeans", "mixture" or "graph": which clustering made the target
 
-    Returns (labels or None, agreement, the head's adjusted Rand index with the k-means or None
-    where ``keep_from`` is None or the representation is not finite, whether the head was kept
-    for its agreement: rank 0's decision under data-parallel training).
+
+def _refit(
+    module, store, n_clusters: int, seed: int, distributed, seeds, keep_from: float | None = None, graph: bool = False
+) -> _Refit:
+    """:func:`refit_head_to_kmeans`; with ``keep_from`` no refit where the trained head's
+    labels agree with the target at that adjusted Rand index or more; with ``graph`` the target
+    is the spectral clustering of the representation's neighbour graph where that graph is
+    separated (:mod:`deepclust.training.representation_graph`).
     """
     from sklearn.metrics import adjusted_rand_score
 
     features = store_features(module, store)
     if not bool(torch.isfinite(features).all()):
-        return None, float("nan"), None, False
+        return _Refit(None, float("nan"), None, False, "kmeans")
     z = F.normalize(features, dim=1).cpu().numpy().astype(np.float64)
-    if seeds is None:
+    labels = _graph_labels(z, n_clusters, seed, distributed) if graph and seeds is None else None
+    source = "kmeans" if seeds is None else "mixture"
+    if labels is not None:
+        source = "graph"
+    elif seeds is None:
         _, kmeans = subsampled_kmeans(z, n_clusters, seed, n_init=_KMEANS_INIT)
         labels = kmeans.predict(z).astype(np.int64)
     else:
@@ -265,7 +291,7 @@ def _refit(module, store, n_clusters: int, seed: int, distributed, seeds, keep_f
             # Rank 0 decides: a rank that refitted alone would wait at the broadcast below forever.
             keep = bool(distributed.broadcast_int(int(keep)))
         if keep:
-            return None, float("nan"), head_ari, True
+            return _Refit(None, float("nan"), head_ari, True, source)
     labels = _matched_to(labels, trained_labels, n_clusters)
     target = torch.from_numpy(labels).to(features.device)
     trained = {k: v.clone() for k, v in module.cluster_head.state_dict().items()}
@@ -279,7 +305,26 @@ def _refit(module, store, n_clusters: int, seed: int, distributed, seeds, keep_f
         labels = None
     if distributed is not None:
         distributed.broadcast_(*(p.data for p in module.cluster_head.parameters()))
-    return labels, agreement, head_ari, False
+    return _Refit(labels, agreement, head_ari, False, source)
+
+
+def _graph_labels(z: np.ndarray, n_clusters: int, seed: int, distributed) -> np.ndarray | None:
+    """The graph partition of the rows of ``z`` (fitted on at most 20,000 of them, the others
+    labelled by their nearest fitted row), or None where the graph is not separated; under
+    data-parallel training rank 0 decides which.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    rows = cluster_rows(z.shape[0], seed)
+    sample = z[rows]
+    labels = graph_partition(sample, n_clusters, seed)
+    if distributed is not None and bool(distributed.broadcast_int(int(labels is not None))) != (labels is not None):
+        # This rank's features (another device's rounding) disagree with rank 0's: follow rank 0.
+        labels = None if labels is not None else graph_partition(sample, n_clusters, seed, force=True)
+    if labels is None or rows.size == z.shape[0]:
+        return labels
+    nearest = NearestNeighbors(n_neighbors=1).fit(sample).kneighbors(z, return_distance=False)[:, 0]
+    return labels[nearest]
 
 
 def constrained_kmeans(
