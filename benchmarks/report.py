@@ -46,11 +46,14 @@ _TOP = ", the stability gate's three best initialisations (session 24)"
 CHOSEN_ON = {
     "digits": "lr, batch size, DRC's af_temperature, SCL's warm-up and balance; no image neighbours; "
               "which estimators refit their head (session 18); DRC's and SCL's head refit where the head disagrees "
-              "(session 24: checked, no fit changed)",
+              "(session 24: checked, no fit changed); the graph partition where the representation's graph is "
+              "separated (session 25: checked, no fit changed)",
     "usps": "the grey (handwriting) augmentation; JCL's head refit (session 18); DRC's head refit where the head "
-            "disagrees (session 24: checked, no fit changed)",
+            "disagrees (session 24: checked, no fit changed); the graph partition (session 25: checked, DRC, no fit "
+            "changed)",
     "coil20": "seen when image neighbours were left off (no change); JCL's head refit (session 18); DRC's and SCL's "
-              "head refit where the head disagrees (session 24)",
+              "head refit where the head disagrees (session 24); the graph partition where the representation's "
+              "graph is separated (session 25)",
     "cifar10_grey": "none", "cifar10_subset": "none",
     "digits_flat": _TABLE_DEFAULTS + _FLOOR + _TOP, "iris": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP,
     "wine": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP, "breast_cancer": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP,

@@ -208,35 +208,38 @@ def _worker(rank, port, outdir):
         # the ranks would decide differently (here: different levels on the two ranks).
         import deepclust.training.head_refit as head_refit
 
-        level, guarded = head_refit.HEAD_KEPT_ARI, {}
-        try:
-            for rank0_keeps in (True, False):
-                keeps_here = rank0_keeps if rank == 0 else not rank0_keeps
-                head_refit.HEAD_KEPT_ARI = -1.0 if keeps_here else 2.0
-                fit = _fit(DRCClustering, X, n_init=1, head_refit="kmeans_if_disagree")
-                guarded[rank0_keeps] = {"target": fit.history_[-1]["head_refit_target"], "state": _state(fit),
-                                        "labels": fit.labels_}
-        finally:
-            head_refit.HEAD_KEPT_ARI = level
-        results["guarded_refit"] = guarded
-        # head_refit="graph": rank 0 decides whether the representation's graph is separated
-        # (here each rank is made to see the opposite of rank 0).
-        partition, by_graph = head_refit.graph_partition, {}
-        try:
-            for rank0_separated in (True, False):
-                separated_here = rank0_separated if rank == 0 else not rank0_separated
-                head_refit.graph_partition = lambda z, k, seed, force=False, here=separated_here: (
-                    partition(z, k, seed, force=True) if here or force else None
-                )
-                fit = _fit(DRCClustering, X, n_init=1, head_refit="graph")
-                by_graph[rank0_separated] = {"target": fit.history_[-1]["head_refit_target"], "state": _state(fit),
-                                             "labels": fit.labels_}
-        finally:
-            head_refit.graph_partition = partition
-        results["graph_refit"] = by_graph
+        results["guarded_refit"] = _opposite_decisions(
+            rank, X, "kmeans_if_disagree", "HEAD_KEPT_ARI", lambda keeps: -1.0 if keeps else 2.0
+        )
+        # head_refit="graph": rank 0 decides whether the representation's graph is separated.
+        partition = head_refit.graph_partition
+        results["graph_refit"] = _opposite_decisions(
+            rank, X, "graph", "graph_partition",
+            lambda separated: lambda z, k, seed, force=False: partition(z, k, seed, force=True) if separated or force else None,
+        )
         torch.save(results, os.path.join(outdir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
+
+
+def _opposite_decisions(rank, X, refit: str, name: str, deciding) -> dict:
+    """DRC fits with ``head_refit=refit`` where the other ranks are made to decide the opposite
+    of rank 0: ``deepclust.training.head_refit.<name>`` is set to ``deciding(decision)``.
+
+    Returns {rank 0's decision: the fit's refit target, training state and labels}.
+    """
+    import deepclust.training.head_refit as head_refit
+
+    original, fits = getattr(head_refit, name), {}
+    try:
+        for rank0_decision in (True, False):
+            setattr(head_refit, name, deciding(rank0_decision if rank == 0 else not rank0_decision))
+            fit = _fit(DRCClustering, X, n_init=1, head_refit=refit)
+            fits[rank0_decision] = {"target": fit.history_[-1]["head_refit_target"], "state": _state(fit),
+                                    "labels": fit.labels_}
+    finally:
+        setattr(head_refit, name, original)
+    return fits
 
 
 def _free_port():
