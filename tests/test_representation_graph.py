@@ -39,7 +39,8 @@ def test_separated_needs_two_to_k_pieces_and_no_fragment():
     rng = np.random.default_rng(0)
     blobs = lambda sizes: np.concatenate([rng.normal(10 * i, 0.1, (m, 2)) for i, m in enumerate(sizes)])  # noqa: E731
     assert separated(neighbor_graph(blobs([40, 40, 40])), 3)
-    assert separated(neighbor_graph(blobs([40, 40, 40])), 4)  # a piece may hold several clusters
+    assert separated(neighbor_graph(blobs([40, 40, 40])), 6)  # a piece may hold several clusters
+    assert not separated(neighbor_graph(blobs([40, 40, 40])), 7)  # but not most of them
     assert not separated(neighbor_graph(blobs([40, 40, 40])), 2)  # more pieces than clusters
     assert not separated(neighbor_graph(blobs([120])), 3)  # one piece: nothing to respect
     assert not separated(neighbor_graph(blobs([55, 55, 11])), 3)  # 11 < half of 121 / 3: a fragment
