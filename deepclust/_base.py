@@ -371,7 +371,7 @@ default="auto"
         adjusted Rand index below 0.9 (``history_[-1]["head_kmeans_ari"]``), and keeps the
         head elsewhere (``head_refit_target`` None). "graph" and "graph_if_disagree" are
         "kmeans" and "kmeans_if_disagree" with one difference: where the 10-nearest-neighbour
-        graph of the representation falls into a few large pieces (2 to K connected pieces,
+        graph of the representation falls into large pieces (K/2 to K connected pieces,
         none smaller than half an equal cluster), the partition is the spectral clustering
         of that graph instead of k-means, whose convex cells cut curved groups such as an
         object's turning poses (``head_refit_target`` "graph"; see
