@@ -388,7 +388,7 @@ default="auto"
         that "kmeans_if_disagree"; DRC's head beat k-means on digits by 0.01 where they agree
         at ARI 0.97, SCL's agreed with it at 0.97-1.0; on COIL-20, whose representation
         graph was separated in all six DRC and SCL fits measured, the graph's partition
-        scored 0.866-0.942 against the heads' 0.750-0.821 and k-means' 0.751-0.828).
+        scored 0.866-0.942 against the heads' 0.750-0.821 and k-means' 0.751-0.836).
 """
 
 

@@ -270,7 +270,7 @@ def _refit(
 
     features = store_features(module, store)
     if not bool(torch.isfinite(features).all()):
-        return _Refit(None, float("nan"), None, False, "kmeans")
+        return _Refit(None, float("nan"), None, False, "kmeans" if seeds is None else "mixture")
     z = F.normalize(features, dim=1).cpu().numpy().astype(np.float64)
     labels = _graph_labels(z, n_clusters, seed, distributed) if graph and seeds is None else None
     source = "kmeans" if seeds is None else "mixture"

@@ -9,7 +9,7 @@ neighbour graph is not even connected across them. On COIL-20 (DRC and SCL, seed
 session 25) the 10-NN graph of the representation fell into 14-16 connected pieces of
 72-288 rows, every one a union of whole objects, and spectral clustering of that graph
 (Shi & Malik 2000; von Luxburg 2007) labelled 0.87-0.94 of the images right where k-means
-did 0.75-0.83.
+did 0.75-0.84.
 
 Spectral clustering is not the better choice everywhere: where a few small groups break
 off (a dozen unusual handwritten ones), it spends clusters on them and merges two classes
