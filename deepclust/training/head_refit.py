@@ -77,7 +77,7 @@ __all__ = [
 #: Values of the estimators' ``head_refit`` parameter (besides "auto" and None).
 HEAD_REFITS = ("kmeans", "mixture", "kmeans_if_disagree", "graph", "graph_if_disagree")
 #: What ``head_refit="auto"`` means for tabular data and, unless the objective says otherwise
-#: (its ``image_head_refit``: "kmeans" for JCL), for images.
+#: (its ``image_head_refit``: "graph" for JCL, "graph_if_disagree" for DRC and SCL), for images.
 HEAD_REFIT_AUTO = {"tabular": "mixture", "image": None}
 
 # k-means (on at most 20,000 rows, then labelling all of them: subsampled_kmeans).
@@ -108,8 +108,8 @@ def resolve_head_refit(head_refit: str | None, kind: str, image_auto: str | None
     >>> from deepclust.training.head_refit import resolve_head_refit
     >>> resolve_head_refit("auto", "tabular"), resolve_head_refit("auto", "image"), resolve_head_refit(None, "tabular")
     ('mixture', None, None)
-    >>> resolve_head_refit("auto", "image", image_auto="kmeans")  # JCL
-    'kmeans'
+    >>> resolve_head_refit("auto", "image", image_auto="graph")  # JCL
+    'graph'
     >>> resolve_head_refit("auto", "image", image_auto="graph_if_disagree")  # DRC, SCL
     'graph_if_disagree'
     """
