@@ -383,8 +383,10 @@ default="auto"
         tables with a stable mixture from 0.960 / 0.957 / 0.952 to 0.962 / 0.963 / 0.962
         for DRC / SCL / JCL, synthetic 0.956-0.975 -> 0.986-0.988, breast cancer
         0.933-0.943 -> 0.936-0.937; session 21); for images the estimator's own choice:
-        "kmeans" for JCL (higher than its head on USPS and MNIST, at most 0.003 lower on
-        digits and COIL-20), "graph_if_disagree" for DRC and SCL (since session 25, before
+        "graph" for JCL (since session 25, before that "kmeans": k-means was higher than its
+        head on USPS and MNIST, at most 0.003 lower on digits and COIL-20; the graph
+        partition took its COIL-20 fit at seed 1 from 0.821 to 0.899, and its digits and
+        USPS graphs were not separated), "graph_if_disagree" for DRC and SCL (since session 25, before
         that "kmeans_if_disagree"; DRC's head beat k-means on digits by 0.01 where they agree
         at ARI 0.97, SCL's agreed with it at 0.97-1.0; on COIL-20, whose representation
         graph was separated in all six DRC and SCL fits measured, the graph's partition

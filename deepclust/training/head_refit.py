@@ -49,8 +49,8 @@ is refitted where the adjusted Rand index between its labels and the k-means' is
 digits, USPS and MNIST images and SCL on digits and USPS agreed at 0.946-1.0 (sessions 10 and
 24), so their fits there are unchanged; on COIL-20 (seeds 0-2) one DRC fit of three was refitted.
 
-**The representation's graph, where it falls apart** (``head_refit="graph"`` and
-``"graph_if_disagree"``, DRC's and SCL's choice for images since session 25). Where the
+**The representation's graph, where it falls apart** (``head_refit="graph"``, JCL's choice
+for images, and ``"graph_if_disagree"``, DRC's and SCL's, since session 25). Where the
 10-nearest-neighbour graph of the normalised representation falls into a few large
 connected pieces, the partition fitted (and, with ``"graph_if_disagree"``, compared with the
 head) is the spectral clustering of that graph instead of k-means
