@@ -49,8 +49,8 @@ CHOSEN_ON = {
               "(session 24: checked, no fit changed); the graph partition where the representation's graph is "
               "separated (session 25: checked, no fit changed)",
     "usps": "the grey (handwriting) augmentation; JCL's head refit (session 18); DRC's head refit where the head "
-            "disagrees (session 24: checked, no fit changed); the graph partition (session 25: checked, DRC and JCL, no fit "
-            "changed)",
+            "disagrees (session 24: checked, no fit changed); the graph partition (session 25: checked, DRC and "
+            "JCL, no fit changed)",
     "coil20": "seen when image neighbours were left off (no change); JCL's head refit (session 18); DRC's and SCL's "
               "head refit where the head disagrees (session 24); the graph partition where the representation's "
               "graph is separated (session 25)",
