@@ -312,6 +312,29 @@ def load_blobs_mixed() -> Dataset:
                           cluster_std=[1.0, 1.5, 0.7, 2.0, 1.2], random_state=11)
 
 
+def load_blobs_noise() -> Dataset:
+    """Held out (defined in session 26 before any fit on it): ``make_blobs`` of four unequal sizes
+    and spreads, sheared, with three features uniform on [-6, 6] (the family of ``blobs_mixed``,
+    which session 26 made development data)."""
+    return _sheared_blobs("blobs_noise", 29, 3, 6, n_samples=[300, 200, 150, 50], n_features=4,
+                          cluster_std=[1.0, 2.0, 0.8, 1.5], random_state=23)
+
+
+def load_synthetic_e() -> Dataset:
+    """Held out (defined in session 26 before any fit on it): ``make_classification``, three
+    unequal classes (50 / 30 / 20 %), closer together than ``synthetic_c``, 1 % of labels flipped."""
+    return _classification("synthetic_e", n_samples=1000, n_features=8, n_informative=3, n_redundant=1, n_classes=3,
+                           n_clusters_per_class=1, class_sep=1.2, weights=[0.5, 0.3, 0.2], flip_y=0.01,
+                           random_state=13)
+
+
+def load_blobs_wide() -> Dataset:
+    """Held out (defined in session 26 before any fit on it): ``make_blobs``, six equal clusters
+    of equal spread in ten dimensions, sheared, no noise features."""
+    return _sheared_blobs("blobs_wide", 31, 0, 1, n_samples=[150] * 6, n_features=10, cluster_std=2.5,
+                          random_state=37)
+
+
 def _cifar10_lossless() -> tuple[np.ndarray, np.ndarray, int]:
     tr, te = _npz("cifar10_train_lossless_subset.npz"), _npz("cifar10_test_lossless_subset.npz")
     X = np.concatenate([tr["X"], te["X"]])
@@ -376,6 +399,9 @@ LOADERS = {
     "synthetic_c": load_synthetic_c,
     "blobs_mixed": load_blobs_mixed,
     "synthetic_d": load_synthetic_d,
+    "blobs_noise": load_blobs_noise,
+    "synthetic_e": load_synthetic_e,
+    "blobs_wide": load_blobs_wide,
 }
 
 #: Suites for ``run.py --suite``: "dev" runs in minutes per method on a CPU (baselines) and is meant
@@ -384,7 +410,7 @@ SUITES = {
     "dev": ["digits", "usps", "coil20", "cifar10_grey", "cifar10_subset",
             "digits_flat", "pendigits", "letter", "segmentation", "glass", "seeds",
             "iris", "wine", "breast_cancer", "synthetic", "synthetic_b", "blobs_aniso",
-            "synthetic_c", "blobs_mixed", "synthetic_d"],
+            "synthetic_c", "blobs_mixed", "synthetic_d", "blobs_noise", "synthetic_e", "blobs_wide"],
 }
 SUITES["full"] = SUITES["dev"] + ["mnist", "cifar10"]
 

@@ -33,6 +33,7 @@ DEV_SUITE = {
     "glass": "tabular", "seeds": "tabular", "iris": "tabular", "wine": "tabular", "breast_cancer": "tabular",
     "synthetic": "tabular", "synthetic_b": "tabular", "blobs_aniso": "tabular",
     "synthetic_c": "tabular", "blobs_mixed": "tabular", "synthetic_d": "tabular",
+    "blobs_noise": "tabular", "synthetic_e": "tabular", "blobs_wide": "tabular",
 }
 #: Which defaults were chosen on each dev-suite set (benchmarks/results_notes.md has the runs); a
 #: set with "none" is a held-out test of every default.
@@ -71,6 +72,9 @@ CHOSEN_ON = {
     "synthetic_c": "none (held out; generated, defined in session 21)",
     "blobs_mixed": "none (held out; generated, defined in session 21)",
     "synthetic_d": "none (held out; generated, defined in session 21)",
+    "blobs_noise": "none (held out; generated, defined in session 26)",
+    "synthetic_e": "none (held out; generated, defined in session 26)",
+    "blobs_wide": "none (held out; generated, defined in session 26)",
 }
 METHOD_ORDER = ["drc", "scl", "jcl", "kmeans", "kmeans_std", "gmm_std", "tsne_kmeans", "umap_kmeans", "dec", "idec",
                 "n2d"]
