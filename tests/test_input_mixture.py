@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 from deepclust import DRCClustering
@@ -251,3 +252,35 @@ def test_the_input_space_gives_a_core_only_for_a_stable_mixture():
     assert core_rows.size == rows.shape[0]
     cloud = np.random.default_rng(0).normal(size=(600, 6)).astype(np.float32)
     assert InputSpace(cloud, cloud.mean(0), cloud.std(0), seed=0).mixture_core(6) is None
+
+
+def test_a_best_solution_found_only_after_the_first_ten_initialisations_is_used_where_it_recurs(monkeypatch):
+    rows, truth = _separated()
+    original, calls = GaussianMixture.fit, []
+
+    one_group = rows[truth == 0][:3]
+
+    def poor_first_ten(self, X, y=None):
+        calls.append(1)
+        if len(calls) <= 10:  # one EM step from three means in one group: it splits that group
+            self.set_params(means_init=one_group, max_iter=1)
+        return original(self, X, y)
+
+    monkeypatch.setattr(GaussianMixture, "fit", poor_first_ten)
+    mixture = fit_input_mixture(rows, 3, seed=0)
+    assert len(calls) == input_mixture.SEARCH_FITS == 30
+    assert mixture.stability < STABLE_ARI and mixture.top_agreement >= TOP_STABLE_ARI and mixture.stable
+    assert adjusted_rand_score(mixture.labels, truth) == pytest.approx(1.0)
+    # Searching only the first ten (the behaviour before session 26): the best of the first
+    # three, poor, and not stable.
+    calls.clear()
+    narrow = fit_input_mixture(rows, 3, seed=0, search_fits=10)
+    assert len(calls) == 10 and not narrow.stable and adjusted_rand_score(narrow.labels, truth) < 0.9
+    # The search stays within its EM budget: here none beyond the ten the stability needs.
+    calls.clear()
+    monkeypatch.setattr(input_mixture, "_SEARCH_BUDGET", 1.0)
+    assert not fit_input_mixture(rows, 3, seed=0).stable and len(calls) == 10
+    # Labels alone (three initialisations) search no further.
+    calls.clear()
+    gaussian_mixture_labels(rows, 3, seed=0)
+    assert len(calls) == 3

@@ -105,11 +105,10 @@ class InputSpace:
         it was fitted on (the same rows for either), their labels."""
         key = (int(n_clusters), clusterer)
         if key not in self._clusters:
-            if clusterer == "gmm" and key[0] in self._mixtures:
-                # The mixture is fitted: its labels are those input_clusters would fit (its best
-                # of three); where it could not be fitted, input_clusters would fall back to
-                # this same k-means, so neither is computed again.
-                mixture = self._mixtures[key[0]]
+            if clusterer == "gmm" and key[0] >= 2 and self.cluster_rows().size > key[0]:
+                # The mixture's labels (fitted once, with its stability): where none can be
+                # fitted, input_clusters would fall back to this same k-means.
+                mixture = self.mixture(key[0])
                 self._clusters[key] = self.clusters(key[0]) if mixture is None else (self.cluster_rows(), mixture.labels)
             else:
                 self._clusters[key] = input_clusters(self.reduced(), key[0], self.seed, clusterer)
