@@ -144,7 +144,7 @@ default="auto"
         How the two views are made. "auto": for tabular data "cluster_noise" (Gaussian
         noise shaped by a full-covariance Gaussian mixture of the input, so that a view
         varies a row the way rows vary inside clusters; ours: where the mixture's
-        initialisations agree, each row's noise has 0.7 times its own component's covariance,
+        initialisations agree (or its best solution recurs), each row's noise has 0.7 times its own component's covariance,
         "mixture_noise", ``MixtureNoise``; where they disagree, 0.7 times the pooled
         within-cluster covariance of the mixture's clusters, "pooled_cluster_noise", the
         default of session 19; see ``deepclust.training.input_mixture`` and
