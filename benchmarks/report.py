@@ -335,8 +335,8 @@ def dev_suite_table(rows: list[dict]) -> str:
 
     Columns: the best classical baseline (mean ± std ACC and which), t-SNE / UMAP + KMeans where
     run, each deep estimator's ACC, which deep estimators beat the best classical baseline
-    (mean ACC higher; "tie" where equal to three decimals; ``–`` where no deep estimator was run) and which defaults were chosen on
-    the set (:data:`CHOSEN_ON`).
+    (mean ACC higher; "tie" where equal to three decimals; ``–`` where no deep estimator was
+    run) and which defaults were chosen on the set (:data:`CHOSEN_ON`).
     """
     summ = dev_suite_summary(rows)
     if not summ:

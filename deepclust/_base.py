@@ -144,8 +144,8 @@ default="auto"
         How the two views are made. "auto": for tabular data "cluster_noise" (Gaussian
         noise shaped by a full-covariance Gaussian mixture of the input, so that a view
         varies a row the way rows vary inside clusters; ours: where the mixture's
-        initialisations agree (or its best solution recurs), each row's noise has 0.7 times its own component's covariance,
-        "mixture_noise", ``MixtureNoise``; where they disagree, 0.7 times the pooled
+        initialisations agree (or its best solution recurs), each row's noise has 0.7 times
+        its own component's covariance, "mixture_noise", ``MixtureNoise``; where they disagree, 0.7 times the pooled
         within-cluster covariance of the mixture's clusters, "pooled_cluster_noise", the
         default of session 19; see ``deepclust.training.input_mixture`` and
         ``deepclust.training.cluster_noise``; "kmeans_cluster_noise" pools k-means clusters

@@ -288,9 +288,19 @@ def test_a_best_solution_found_only_after_the_first_ten_initialisations_is_used_
     narrow = fit_input_mixture(rows, 3, seed=0, search_fits=10)
     assert len(calls) == 10 and narrow.recurrences == 0 and not narrow.stable
     assert adjusted_rand_score(narrow.labels, truth) < 0.9
-    # The search stays within its EM budget: here none beyond the ten the stability needs.
+    # Recurring within the first ten but after the first three: the search trusts it ...
+    calls.clear()
+    good = {5, 6, 7}
+    found = fit_input_mixture(rows, 3, seed=0)
+    assert found.recurrences == 3 and adjusted_rand_score(found.labels, truth) == pytest.approx(1.0)
+    # ... while without the search (the budget allows none beyond the ten the stability needs)
+    # the labels stay those of the first three, as before session 26.
     calls.clear()
     monkeypatch.setattr(input_mixture, "_SEARCH_BUDGET", 1.0)
+    unsearched = fit_input_mixture(rows, 3, seed=0)
+    assert len(calls) == 10 and unsearched.recurrences == 0 and adjusted_rand_score(unsearched.labels, truth) < 0.9
+    calls.clear()
+    good = set(range(11, 31))
     assert not fit_input_mixture(rows, 3, seed=0).stable and len(calls) == 10
     # Labels alone (three initialisations) search no further.
     calls.clear()

@@ -24,9 +24,10 @@ the first three, its labels are used: where one well-separated group is small, E
 k-means++ seeds reaches the best solution rarely (``blobs_mixed``, 1,000 rows in five
 sheared groups of 100-400 beside two uniform noise features: 3-8 of 30 initialisations,
 none of the first ten at two of six seeds, so its mixture was judged unstable or stable
-on a wrong partition, ACC 0.72-0.79, while the best of thirty is exact at every seed). Cluster stability under re-initialisation
-and resampling is an old criterion for trusting a clustering (Ben-Hur et al., 2002; Lange
-et al., 2004); its use to choose the views of a contrastive clusterer is ours.
+on a wrong partition, ACC 0.72-0.79, while the best of thirty is exact at every seed).
+Cluster stability under re-initialisation and resampling is an old criterion for trusting
+a clustering (Ben-Hur et al., 2002; Lange et al., 2004); its use to choose the views of a
+contrastive clusterer is ours.
 """
 
 from __future__ import annotations
@@ -265,9 +266,12 @@ def fit_input_mixture(
     fitted = [i for i in range(len(fits)) if fits[i] is not None]
     ranked = sorted(fitted, key=lambda i: (-fits[i].lower_bound_, i))
     top = sorted([i for i in ranked if i in first][:TOP_FITS])
-    top_agreement = float(np.mean([agreement(a, b) for a, b in itertools.combinations(top, 2)])) if len(top) > 1 else 1.0
-    # How often the search found its best solution (itself included).
-    recurrences = sum(agreement(*sorted((ranked[0], i))) >= TOP_STABLE_ARI for i in fitted) if fitted else 0
+    top_pairs = [agreement(a, b) for a, b in itertools.combinations(top, 2)]
+    top_agreement = float(np.mean(top_pairs)) if top_pairs else 1.0
+    # How often the wider search found its best solution (itself included); 0 without one.
+    recurrences = 0
+    if len(fits) > n_stability and fitted:
+        recurrences = sum(agreement(*sorted((ranked[0], i))) >= TOP_STABLE_ARI for i in fitted)
     # n_init's choice of the first three (the highest bound, the first of equals), unless the
     # best of all searched recurs and is another solution (then it is the one to trust;
     # where it is the same solution, the first three's labels and numbering stay).
@@ -290,7 +294,7 @@ def fit_input_mixture(
         weights=chosen.weights_,
         stability=float(np.mean(pairs)) if pairs else 1.0,
         top_agreement=top_agreement,
-        recurrences=int(recurrences) if len(fits) > n_stability else 0,
+        recurrences=int(recurrences),
     )
 
 
