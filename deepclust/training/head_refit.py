@@ -269,11 +269,11 @@ def _refit(
     from sklearn.metrics import adjusted_rand_score
 
     features = store_features(module, store)
+    source = "kmeans" if seeds is None else "mixture"
     if not bool(torch.isfinite(features).all()):
-        return _Refit(None, float("nan"), None, False, "kmeans" if seeds is None else "mixture")
+        return _Refit(None, float("nan"), None, False, source)
     z = F.normalize(features, dim=1).cpu().numpy().astype(np.float64)
     labels = _graph_labels(z, n_clusters, seed, distributed) if graph and seeds is None else None
-    source = "kmeans" if seeds is None else "mixture"
     if labels is not None:
         source = "graph"
     elif seeds is None:

@@ -252,12 +252,13 @@ def fit_input_mixture(
     agreements: dict[tuple[int, int], float] = {}
 
     def agreement(a: int, b: int) -> float:
-        # A failed initialisation agrees with none.
-        if (a, b) not in agreements:
-            agreements[a, b] = 0.0 if labellings[a] is None or labellings[b] is None else float(
+        # Symmetric, computed once per pair; a failed initialisation agrees with none.
+        pair = (min(a, b), max(a, b))
+        if pair not in agreements:
+            agreements[pair] = 0.0 if labellings[a] is None or labellings[b] is None else float(
                 adjusted_rand_score(labellings[a], labellings[b])
             )
-        return agreements[a, b]
+        return agreements[pair]
 
     first = range(min(n_stability, len(fits)))
     pairs = [agreement(a, b) for a, b in itertools.combinations(first, 2)]
@@ -271,12 +272,12 @@ def fit_input_mixture(
     # How often the wider search found its best solution (itself included); 0 without one.
     recurrences = 0
     if len(fits) > n_stability and fitted:
-        recurrences = sum(agreement(*sorted((ranked[0], i))) >= TOP_STABLE_ARI for i in fitted)
+        recurrences = sum(agreement(ranked[0], i) >= TOP_STABLE_ARI for i in fitted)
     # n_init's choice of the first three (the highest bound, the first of equals), unless the
     # best of all searched recurs and is another solution (then it is the one to trust;
     # where it is the same solution, the first three's labels and numbering stay).
     candidates = [max(range(min(LABEL_FITS, len(fits))), key=lambda i: (fits[i].lower_bound_, -i))]
-    if recurrences >= RECURRENCES and agreement(*sorted((ranked[0], candidates[0]))) < TOP_STABLE_ARI:
+    if recurrences >= RECURRENCES and agreement(ranked[0], candidates[0]) < TOP_STABLE_ARI:
         candidates.insert(0, ranked[0])
     for best in candidates:
         chosen = fits[best]

@@ -105,9 +105,9 @@ class InputSpace:
         it was fitted on (the same rows for either), their labels."""
         key = (int(n_clusters), clusterer)
         if key not in self._clusters:
-            if clusterer == "gmm" and key[0] >= 2 and self.cluster_rows().size > key[0]:
+            if clusterer == "gmm":
                 # The mixture's labels (fitted once, with its stability): where none can be
-                # fitted, input_clusters would fall back to this same k-means.
+                # fitted (or K < 2), input_clusters would fall back to this same k-means.
                 mixture = self.mixture(key[0])
                 self._clusters[key] = self.clusters(key[0]) if mixture is None else (self.cluster_rows(), mixture.labels)
             else:
