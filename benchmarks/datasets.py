@@ -335,6 +335,29 @@ def load_blobs_wide() -> Dataset:
                           random_state=37)
 
 
+def load_synthetic_f() -> Dataset:
+    """Held out (defined in session 27 before any fit on it): ``make_classification``, four
+    unequal, overlapping classes (40 / 25 / 20 / 15 %), 2 % of labels flipped."""
+    return _classification("synthetic_f", n_samples=1600, n_features=10, n_informative=4, n_redundant=2, n_classes=4,
+                           n_clusters_per_class=1, class_sep=1.3, weights=[0.4, 0.25, 0.2, 0.15], flip_y=0.02,
+                           random_state=17)
+
+
+def load_synthetic_g() -> Dataset:
+    """Held out (defined in session 27 before any fit on it): ``make_classification``, five equal
+    classes in sixteen features (six informative, three redundant, seven noise)."""
+    return _classification("synthetic_g", n_samples=1500, n_features=16, n_informative=6, n_redundant=3, n_classes=5,
+                           n_clusters_per_class=1, class_sep=1.8, random_state=19)
+
+
+def load_blobs_overlap() -> Dataset:
+    """Held out (defined in session 27 before any fit on it): ``make_blobs``, three groups of 400 /
+    200 / 100 rows of unequal spread with centres in a small box (so they overlap), sheared, with
+    two features uniform on [-4, 4]."""
+    return _sheared_blobs("blobs_overlap", 43, 2, 4, n_samples=[400, 200, 100], n_features=3,
+                          cluster_std=[1.8, 1.0, 1.3], center_box=(-4.0, 4.0), random_state=41)
+
+
 def _cifar10_lossless() -> tuple[np.ndarray, np.ndarray, int]:
     tr, te = _npz("cifar10_train_lossless_subset.npz"), _npz("cifar10_test_lossless_subset.npz")
     X = np.concatenate([tr["X"], te["X"]])
@@ -402,6 +425,9 @@ LOADERS = {
     "blobs_noise": load_blobs_noise,
     "synthetic_e": load_synthetic_e,
     "blobs_wide": load_blobs_wide,
+    "synthetic_f": load_synthetic_f,
+    "synthetic_g": load_synthetic_g,
+    "blobs_overlap": load_blobs_overlap,
 }
 
 #: Suites for ``run.py --suite``: "dev" runs in minutes per method on a CPU (baselines) and is meant
@@ -410,7 +436,8 @@ SUITES = {
     "dev": ["digits", "usps", "coil20", "cifar10_grey", "cifar10_subset",
             "digits_flat", "pendigits", "letter", "segmentation", "glass", "seeds",
             "iris", "wine", "breast_cancer", "synthetic", "synthetic_b", "blobs_aniso",
-            "synthetic_c", "blobs_mixed", "synthetic_d", "blobs_noise", "synthetic_e", "blobs_wide"],
+            "synthetic_c", "blobs_mixed", "synthetic_d", "blobs_noise", "synthetic_e", "blobs_wide",
+            "synthetic_f", "synthetic_g", "blobs_overlap"],
 }
 SUITES["full"] = SUITES["dev"] + ["mnist", "cifar10"]
 

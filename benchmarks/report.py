@@ -34,6 +34,7 @@ DEV_SUITE = {
     "synthetic": "tabular", "synthetic_b": "tabular", "blobs_aniso": "tabular",
     "synthetic_c": "tabular", "blobs_mixed": "tabular", "synthetic_d": "tabular",
     "blobs_noise": "tabular", "synthetic_e": "tabular", "blobs_wide": "tabular",
+    "synthetic_f": "tabular", "synthetic_g": "tabular", "blobs_overlap": "tabular",
 }
 #: Which defaults were chosen on each dev-suite set (benchmarks/results_notes.md has the runs); a
 #: set with "none" is a held-out test of every default.
@@ -81,6 +82,9 @@ CHOSEN_ON = {
     "blobs_noise": "none (held out; generated, defined in session 26)",
     "synthetic_e": "none (held out; generated, defined in session 26)",
     "blobs_wide": "none (held out; generated, defined in session 26)",
+    "synthetic_f": "none (held out; generated, defined in session 27)",
+    "synthetic_g": "none (held out; generated, defined in session 27)",
+    "blobs_overlap": "none (held out; generated, defined in session 27)",
 }
 METHOD_ORDER = ["drc", "scl", "jcl", "kmeans", "kmeans_std", "gmm_std", "tsne_kmeans", "umap_kmeans", "dec", "idec",
                 "n2d"]
