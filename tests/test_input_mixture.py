@@ -14,7 +14,9 @@ from deepclust._data import InputLayout
 from deepclust.augment import CorrelatedNoise, MixtureNoise, mixture_noise_preset, resolve_augment
 from deepclust.training import input_mixture
 from deepclust.training.callbacks import Callback
-from deepclust.training.input_mixture import STABLE_ARI, TOP_STABLE_ARI, fit_input_mixture, gaussian_mixture_labels
+from deepclust.training.input_mixture import (
+    STABLE_ARI, TOP_STABLE_ARI, fit_input_mixture, gaussian_mixture_labels, reproduced_rows,
+)
 from deepclust.training.input_space import InputSpace
 
 from ._estimators import fast
@@ -306,3 +308,60 @@ def test_a_best_solution_found_only_after_the_first_ten_initialisations_is_used_
     calls.clear()
     gaussian_mixture_labels(rows, 3, seed=0)
     assert len(calls) == 3
+
+
+def _overlapping(n_per_group: int) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return np.r_[rng.normal(0, 1, (n_per_group, 2)), rng.normal(0, 1, (n_per_group, 2)) + [2.5, 0]]
+
+
+def test_resampling_reproduces_the_doubtful_rows_of_a_well_estimated_mixture_more_often():
+    shares = []
+    for n_per_group in (60, 4000):
+        rows = _overlapping(n_per_group)
+        mixture = fit_input_mixture(rows, 2)
+        reproduced = reproduced_rows(rows, mixture, seed=0)
+        doubtful = mixture.confidence < input_mixture.CORE_POSTERIOR
+        assert doubtful.sum() > 10 and reproduced[~doubtful].all()  # the confident rows never move here
+        shares.append(reproduced[doubtful].mean())
+        np.testing.assert_array_equal(reproduced, reproduced_rows(rows, mixture, seed=0))  # seeded
+        # The core: the confident rows and the reproduced ones.
+        core = mixture.core(reproduced=reproduced)
+        np.testing.assert_array_equal(core, np.flatnonzero(~doubtful | reproduced))
+        assert set(mixture.core()) < set(core)
+    assert shares[0] < 0.95 < shares[1]  # 120 rows: the boundary is estimated worse than with 8,000
+
+
+def test_reproduced_rows_checks_its_fraction_and_reproduces_nothing_without_refits_or_where_a_refit_fails(monkeypatch):
+    rows = _overlapping(60)
+    mixture = fit_input_mixture(rows, 2)
+    assert not reproduced_rows(rows, mixture, resamples=0).any()
+    for fraction in (0.0, 1.5):
+        with pytest.raises(ValueError, match="fraction"):
+            reproduced_rows(rows, mixture, fraction=fraction)
+
+    def failing(self, X, y=None):
+        raise ValueError("ill-defined covariance")
+
+    monkeypatch.setattr(GaussianMixture, "fit", failing)
+    assert not reproduced_rows(rows, mixture).any()
+
+
+def test_the_input_space_resamples_its_mixture_once_per_fit_for_the_core(monkeypatch):
+    import deepclust.training.input_space as input_space
+
+    rows = _overlapping(300).astype(np.float32)
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs)
+        return reproduced_rows(*args, **kwargs)
+
+    monkeypatch.setattr(input_space, "reproduced_rows", counting)
+    space = InputSpace(rows, rows.mean(0), rows.std(0), seed=0)
+    core_rows, core_labels = space.mixture_core(2)
+    assert space.mixture_core(2)[0] is core_rows or np.array_equal(space.mixture_core(2)[0], core_rows)
+    assert len(calls) == 1  # cached for the later restarts' refits
+    old_rows, _ = space.mixture_core(2, resamples=0)  # the posterior alone: the core before session 27
+    assert len(calls) == 1 and set(old_rows) < set(core_rows)
+    np.testing.assert_array_equal(core_labels, space.mixture(2).labels[core_rows])

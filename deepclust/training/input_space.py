@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cluster_noise import within_cluster_factor
-from .input_mixture import InputMixture, fit_input_mixture
+from .input_mixture import CORE_RESAMPLES, InputMixture, fit_input_mixture, reproduced_rows
 from .neighbors import floored_scale, input_neighbors, reduced_input
 from .prior import cluster_rows, input_cluster_prior, input_clusters
 
@@ -69,6 +69,7 @@ class InputSpace:
         self._components: np.ndarray | None = None
         self._center: np.ndarray | None = None
         self._mixtures: dict[int, InputMixture | None] = {}
+        self._reproduced: dict[tuple[int, int], np.ndarray] = {}
         self._graphs: dict[int, np.ndarray] = {}
         self._clusters: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
         self._factors: dict[tuple[int, str], np.ndarray] = {}
@@ -143,15 +144,21 @@ class InputSpace:
             "projection": components.T / std[:, None], "center": center, "back": components * std[None, :],
         }
 
-    def mixture_core(self, n_clusters: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def mixture_core(self, n_clusters: int, resamples: int = CORE_RESAMPLES) -> tuple[np.ndarray, np.ndarray] | None:
         """The confident core of a stable :meth:`mixture` (:meth:`InputMixture.core`): the
         training rows whose mixture cluster has posterior probability at least
-        :data:`~deepclust.training.input_mixture.CORE_POSTERIOR`, and those clusters. None
-        where the mixture is missing or unstable, or a cluster has no core."""
+        :data:`~deepclust.training.input_mixture.CORE_POSTERIOR` or is reproduced by every one
+        of ``resamples`` refits on resampled rows
+        (:func:`~deepclust.training.input_mixture.reproduced_rows`; 0: the posterior alone, the
+        core before session 27), and those clusters. None where the mixture is missing or
+        unstable, or a cluster has no core."""
         mixture = self.mixture(n_clusters)
         if mixture is None or not mixture.stable:
             return None
-        core = mixture.core()
+        key = (int(n_clusters), int(resamples))
+        if resamples > 0 and key not in self._reproduced:  # once per fit, for every restart's refit
+            self._reproduced[key] = reproduced_rows(self.reduced()[self.cluster_rows()], mixture, self.seed, resamples)
+        core = mixture.core(reproduced=self._reproduced.get(key))
         return None if core is None else (self.cluster_rows()[core], mixture.labels[core])
 
     def cluster_prior(self, n_clusters: int) -> np.ndarray:
