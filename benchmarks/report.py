@@ -46,6 +46,7 @@ _CORE = ", the head refit held to the stable mixture's core (session 21)"
 _FLOOR = ", the input graph's scale floor (session 22)"
 _TOP = ", the stability gate's three best initialisations (session 24)"
 _SEARCH = ", the three best of thirty initialisations (session 26)"
+_RESAMPLED = ", the core's rows that resampling reproduces (session 27)"
 CHOSEN_ON = {
     "digits": "lr, batch size, DRC's af_temperature, SCL's warm-up and balance; no image neighbours; "
               "which estimators refit their head (session 18); DRC's and SCL's head refit where the head disagrees "
@@ -58,29 +59,32 @@ CHOSEN_ON = {
               "head refit where the head disagrees (session 24); the graph partition where the representation's "
               "graph is separated (session 25)",
     "cifar10_grey": "none", "cifar10_subset": "none",
-    "digits_flat": _TABLE_DEFAULTS + _FLOOR + _TOP + _SEARCH, "iris": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH,
-    "wine": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH,
-    "breast_cancer": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH,
-    "seeds": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH,
+    "digits_flat": _TABLE_DEFAULTS + _FLOOR + _TOP + _SEARCH, "iris": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
+    "wine": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
+    "breast_cancer": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
+    "seeds": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
     "glass": "n_init; cluster noise and its scale; head refit; the mixture behind the noise; its stability gate; "
              "the input graph's scale floor; the stability gate's three best initialisations; the three best of thirty "
              "initialisations (session 26)",
     "segmentation": _NOISE_ONLY + _FLOOR + _TOP + _SEARCH,
-    "synthetic": _NOISE_ONLY + _CORE + _FLOOR + _TOP + _SEARCH,
+    "synthetic": _NOISE_ONLY + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
     "pendigits": ("session 26's recurrence test of the mixture's search (its seed 1 showed why; held out until "
                   "then)"),
     "letter": "none (held out)",
-    "synthetic_b": "none (generated, defined in session 20; its rows were in view when session 21 chose the head refit "
-                   "on the five stable tables)",
+    "synthetic_b": ("the core's rows that resampling reproduces (session 27); generated, defined in session 20, its "
+                    "rows in view when session 21 chose the head refit on the five stable tables"),
     "blobs_aniso": ("tabular: the stability gate's three best initialisations (session 24); generated, defined in "
                     "session 20, diagnosed in session 20, in view in session 21, development data of session 23's "
-                    "opt-in restart_criterion (which changed no default); checked in session 26 (no mixture changed)"),
-    "synthetic_c": "none (held out; generated, defined in session 21)",
+                    "opt-in restart_criterion (which changed no default); checked in session 26 (no mixture changed); "
+                    "the core's rows that resampling reproduces (session 27)"),
+    "synthetic_c": "the core's rows that resampling reproduces (session 27; generated, defined in session 21 and held "
+                   "out until then)",
     "blobs_mixed": ("the three best of thirty initialisations (session 26; generated, defined in session 21 and "
-                    "held out until then)"),
+                    "held out until then); the core's rows that resampling reproduces (session 27: no fit changed)"),
     "synthetic_d": "none (held out; generated, defined in session 21)",
     "blobs_noise": "none (held out; generated, defined in session 26)",
-    "synthetic_e": "none (held out; generated, defined in session 26)",
+    "synthetic_e": ("the core's rows that resampling reproduces (session 27: its rows showed why; generated, defined in "
+                    "session 26 and held out until then)"),
     "blobs_wide": "none (held out; generated, defined in session 26)",
     "synthetic_f": "none (held out; generated, defined in session 27)",
     "synthetic_g": "none (held out; generated, defined in session 27)",
