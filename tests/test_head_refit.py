@@ -214,11 +214,12 @@ def test_the_refit_follows_the_seeds():
 def test_auto_holds_the_refit_to_a_stable_mixtures_core_and_falls_back_to_kmeans(cls):
     auto = fast(cls, n_clusters=3).fit(X)
     assert auto.history_[-1]["head_refit_target"] == "mixture"
+    assert auto.history_[-1]["head_refit_core"] == 1.0  # separated groups: the mixture decides every row
     kmeans = fast(cls, n_clusters=3, head_refit="kmeans").fit(X)
-    assert kmeans.history_[-1]["head_refit_target"] == "kmeans"
+    assert kmeans.history_[-1]["head_refit_target"] == "kmeans" and "head_refit_core" not in kmeans.history_[-1]
     assert adjusted_rand_score(auto.labels_, _truth) == 1.0  # separated groups: both find them
     cloud = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)  # no stable mixture
     fallback = fast(cls, n_clusters=6, head_refit="mixture").fit(cloud)
     plain = fast(cls, n_clusters=6, head_refit="kmeans").fit(cloud)
-    assert fallback.history_[-1]["head_refit_target"] == "kmeans"
+    assert fallback.history_[-1]["head_refit_target"] == "kmeans" and "head_refit_core" not in fallback.history_[-1]
     np.testing.assert_array_equal(fallback.labels_, plain.labels_)

@@ -173,8 +173,10 @@ def refit_head(
         What the estimators write into the last epoch of ``history_``:
         ``head_refit_target`` ("kmeans", "mixture", "graph", or None where the head was kept),
         ``head_refit_agreement`` (as :func:`refit_head_to_kmeans` returns it; only where the
-        head was refitted) and, for the ``*_if_disagree`` refits, ``head_kmeans_ari`` (the
-        trained head's agreement with the partition it was compared with).
+        head was refitted), with "mixture" held to a core ``head_refit_core`` (the share of
+        the training rows in that core) and, for the ``*_if_disagree`` refits,
+        ``head_kmeans_ari`` (the trained head's agreement with the partition it was compared
+        with).
 
     Examples
     --------
@@ -196,6 +198,8 @@ def refit_head(
     keep_from = HEAD_KEPT_ARI if refit.endswith("_if_disagree") else None
     result = _refit(module, store, n_clusters, seed, distributed, core, keep_from, graph=refit.startswith("graph"))
     entries = {} if result.head_ari is None else {"head_kmeans_ari": result.head_ari}
+    if core is not None:  # how much of the training data the mixture decided
+        entries["head_refit_core"] = core[0].size / len(store)
     if result.kept:
         return {"head_refit_target": None, **entries}
     return {"head_refit_agreement": result.agreement, "head_refit_target": result.target, **entries}
