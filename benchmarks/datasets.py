@@ -358,6 +358,13 @@ def load_blobs_overlap() -> Dataset:
                           cluster_std=[1.8, 1.0, 1.3], center_box=(-4.0, 4.0), random_state=41)
 
 
+def load_synthetic_h() -> Dataset:
+    """Held out (defined in session 27 before any fit on it): ``make_classification`` whose four
+    classes are each two Gaussian clusters (the family of ``synthetic_d``, other parameters)."""
+    return _classification("synthetic_h", n_samples=1600, n_features=8, n_informative=4, n_redundant=1, n_classes=4,
+                           n_clusters_per_class=2, class_sep=2.5, random_state=21)
+
+
 def _cifar10_lossless() -> tuple[np.ndarray, np.ndarray, int]:
     tr, te = _npz("cifar10_train_lossless_subset.npz"), _npz("cifar10_test_lossless_subset.npz")
     X = np.concatenate([tr["X"], te["X"]])
@@ -428,6 +435,7 @@ LOADERS = {
     "synthetic_f": load_synthetic_f,
     "synthetic_g": load_synthetic_g,
     "blobs_overlap": load_blobs_overlap,
+    "synthetic_h": load_synthetic_h,
 }
 
 #: Suites for ``run.py --suite``: "dev" runs in minutes per method on a CPU (baselines) and is meant
@@ -437,7 +445,7 @@ SUITES = {
             "digits_flat", "pendigits", "letter", "segmentation", "glass", "seeds",
             "iris", "wine", "breast_cancer", "synthetic", "synthetic_b", "blobs_aniso",
             "synthetic_c", "blobs_mixed", "synthetic_d", "blobs_noise", "synthetic_e", "blobs_wide",
-            "synthetic_f", "synthetic_g", "blobs_overlap"],
+            "synthetic_f", "synthetic_g", "blobs_overlap", "synthetic_h"],
 }
 SUITES["full"] = SUITES["dev"] + ["mnist", "cifar10"]
 
