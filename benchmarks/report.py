@@ -60,7 +60,8 @@ CHOSEN_ON = {
               "head refit where the head disagrees (session 24); the graph partition where the representation's "
               "graph is separated (session 25)",
     "cifar10_grey": "none", "cifar10_subset": "none",
-    "digits_flat": _TABLE_DEFAULTS + _FLOOR + _TOP + _SEARCH, "iris": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
+    "digits_flat": _TABLE_DEFAULTS + _FLOOR + _TOP + _SEARCH,
+    "iris": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
     "wine": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
     "breast_cancer": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
     "seeds": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
@@ -84,8 +85,8 @@ CHOSEN_ON = {
                     "held out until then); the core's rows that resampling reproduces (session 27: no fit changed)"),
     "synthetic_d": "none (held out; generated, defined in session 21)",
     "blobs_noise": "none (held out; generated, defined in session 26)",
-    "synthetic_e": ("the core's rows that resampling reproduces (session 27: its rows showed why; generated, defined in "
-                    "session 26 and held out until then)"),
+    "synthetic_e": ("the core's rows that resampling reproduces (session 27: its rows showed why; generated, "
+                    "defined in session 26 and held out until then)"),
     "blobs_wide": "none (held out; generated, defined in session 26)",
     "synthetic_f": "none (held out; generated, defined in session 27)",
     "synthetic_g": "none (held out; generated, defined in session 27)",

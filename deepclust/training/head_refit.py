@@ -21,15 +21,15 @@ is the better judge of the rows the mixture is unsure of (iris: mixture 0.967, n
 0.973-0.978). The refit's k-means is then constrained k-means (Basu, Banerjee & Mooney 2002):
 the rows the mixture assigns with posterior probability at least 0.99 keep its clusters, the
 centroids start from their means, and every other row goes to its nearest centroid in the
-representation. Since session 27 the rows whose mixture cluster every refit of the mixture on
-80 % of the rows reproduces also keep it
+representation. Development tables with a stable mixture (seeds 0-2, one restart): DRC 0.960
+-> 0.962, SCL 0.957 -> 0.963, JCL 0.952 -> 0.962 (synthetic 0.956-0.975 -> 0.986-0.988, wine
++0.008 to +0.017, breast cancer DRC 0.943 -> 0.937, SCL 0.933 -> 0.937). Where the mixture is
+unstable, or cannot be fitted, the k-means is the free one above. Since session 27 the rows
+whose mixture cluster every refit of the mixture on 80 % of the rows reproduces also keep it
 (:func:`~deepclust.training.input_mixture.reproduced_rows`): near a well-estimated boundary the
 mixture's posterior is the better judge even where it is unsure (``synthetic_e``, 1,000 rows
 of three Gaussian classes: 0.931 -> 0.959 offline), and where the boundary is poorly
-estimated (wine) resampling moves those rows and the representation keeps them. Development tables with a stable mixture (seeds 0-2, one restart): DRC 0.960
--> 0.962, SCL 0.957 -> 0.963, JCL 0.952 -> 0.962 (synthetic 0.956-0.975 -> 0.986-0.988, wine
-+0.008 to +0.017, breast cancer DRC 0.943 -> 0.937, SCL 0.933 -> 0.937). Where the mixture is unstable, or
-cannot be fitted, the k-means is the free one above.
+estimated (wine) resampling moves those rows and the representation places them.
 
 Nothing of this is in DRC, SCL or JCL; it is the last step of DeepCluster-style pipelines
 (k-means pseudo-labels, Caron et al. 2018) and close to SCAN's self-labelling stage (Van
@@ -174,9 +174,9 @@ def refit_head(
         ``head_refit_target`` ("kmeans", "mixture", "graph", or None where the head was kept),
         ``head_refit_agreement`` (as :func:`refit_head_to_kmeans` returns it; only where the
         head was refitted), with "mixture" held to a core ``head_refit_core`` (the share of
-        the training rows in that core) and, for the ``*_if_disagree`` refits,
-        ``head_kmeans_ari`` (the trained head's agreement with the partition it was compared
-        with).
+        the rows the mixture labels in that core: all training rows, or 20,000 of them) and,
+        for the ``*_if_disagree`` refits, ``head_kmeans_ari`` (the trained head's agreement
+        with the partition it was compared with).
 
     Examples
     --------
@@ -198,8 +198,8 @@ def refit_head(
     keep_from = HEAD_KEPT_ARI if refit.endswith("_if_disagree") else None
     result = _refit(module, store, n_clusters, seed, distributed, core, keep_from, graph=refit.startswith("graph"))
     entries = {} if result.head_ari is None else {"head_kmeans_ari": result.head_ari}
-    if core is not None:  # how much of the training data the mixture decided
-        entries["head_refit_core"] = core[0].size / len(store)
+    if core is not None:  # how much of the data the mixture decided (of the rows it labels: at most 20,000)
+        entries["head_refit_core"] = core[0].size / space.cluster_rows().size
     if result.kept:
         return {"head_refit_target": None, **entries}
     return {"head_refit_agreement": result.agreement, "head_refit_target": result.target, **entries}
