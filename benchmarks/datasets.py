@@ -365,6 +365,21 @@ def load_synthetic_h() -> Dataset:
                            n_clusters_per_class=2, class_sep=2.5, random_state=21)
 
 
+def load_synthetic_i() -> Dataset:
+    """Held out (defined in session 27 before any fit on it, for a test of a misspecification gate):
+    ``make_classification``, two classes of two Gaussian clusters each, chosen among three candidates
+    because its two-component mixture is stable and BIC prefers four components (label-free checks)."""
+    return _classification("synthetic_i", n_samples=1200, n_features=6, n_informative=3, n_redundant=1, n_classes=2,
+                           n_clusters_per_class=2, class_sep=2.5, random_state=31)
+
+
+def load_synthetic_j() -> Dataset:
+    """Held out (defined in session 27 before any fit on it), as ``synthetic_i`` with other parameters:
+    two classes of two clusters each in ten features (three informative, two redundant)."""
+    return _classification("synthetic_j", n_samples=1200, n_features=10, n_informative=3, n_redundant=2, n_classes=2,
+                           n_clusters_per_class=2, class_sep=2.0, random_state=35)
+
+
 def _cifar10_lossless() -> tuple[np.ndarray, np.ndarray, int]:
     tr, te = _npz("cifar10_train_lossless_subset.npz"), _npz("cifar10_test_lossless_subset.npz")
     X = np.concatenate([tr["X"], te["X"]])
@@ -436,6 +451,8 @@ LOADERS = {
     "synthetic_g": load_synthetic_g,
     "blobs_overlap": load_blobs_overlap,
     "synthetic_h": load_synthetic_h,
+    "synthetic_i": load_synthetic_i,
+    "synthetic_j": load_synthetic_j,
 }
 
 #: Suites for ``run.py --suite``: "dev" runs in minutes per method on a CPU (baselines) and is meant
@@ -445,7 +462,8 @@ SUITES = {
             "digits_flat", "pendigits", "letter", "segmentation", "glass", "seeds",
             "iris", "wine", "breast_cancer", "synthetic", "synthetic_b", "blobs_aniso",
             "synthetic_c", "blobs_mixed", "synthetic_d", "blobs_noise", "synthetic_e", "blobs_wide",
-            "synthetic_f", "synthetic_g", "blobs_overlap", "synthetic_h"],
+            "synthetic_f", "synthetic_g", "blobs_overlap", "synthetic_h",
+            "synthetic_i", "synthetic_j"],
 }
 SUITES["full"] = SUITES["dev"] + ["mnist", "cifar10"]
 

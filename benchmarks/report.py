@@ -35,7 +35,7 @@ DEV_SUITE = {
     "synthetic_c": "tabular", "blobs_mixed": "tabular", "synthetic_d": "tabular",
     "blobs_noise": "tabular", "synthetic_e": "tabular", "blobs_wide": "tabular",
     "synthetic_f": "tabular", "synthetic_g": "tabular", "blobs_overlap": "tabular",
-    "synthetic_h": "tabular",
+    "synthetic_h": "tabular", "synthetic_i": "tabular", "synthetic_j": "tabular",
 }
 #: Which defaults were chosen on each dev-suite set (benchmarks/results_notes.md has the runs); a
 #: set with "none" is a held-out test of every default.
@@ -92,6 +92,8 @@ CHOSEN_ON = {
     "synthetic_g": "none (held out; generated, defined in session 27)",
     "blobs_overlap": "none (held out; generated, defined in session 27)",
     "synthetic_h": "none (held out; generated, defined in session 27)",
+    "synthetic_i": "none (held out; generated, defined in session 27)",
+    "synthetic_j": "none (held out; generated, defined in session 27)",
 }
 METHOD_ORDER = ["drc", "scl", "jcl", "kmeans", "kmeans_std", "gmm_std", "tsne_kmeans", "umap_kmeans", "dec", "idec",
                 "n2d"]
