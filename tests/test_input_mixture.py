@@ -339,6 +339,9 @@ def test_reproduced_rows_checks_its_fraction_and_reproduces_nothing_without_refi
     for fraction in (0.0, 1.5):
         with pytest.raises(ValueError, match="fraction"):
             reproduced_rows(rows, mixture, fraction=fraction)
+    for resamples in (-1, 2.5):
+        with pytest.raises(ValueError, match="resamples"):
+            reproduced_rows(rows, mixture, resamples=resamples)
 
     def failing(self, X, y=None):
         raise ValueError("ill-defined covariance")

@@ -370,6 +370,8 @@ def reproduced_rows(
 
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction={fraction!r} must lie in (0, 1].")
+    if int(resamples) != resamples or resamples < 0:
+        raise ValueError(f"resamples={resamples!r} must be a non-negative whole number.")
     n, d = x.shape
     n_clusters = mixture.means.shape[0]
     size = min(max(int(fraction * n), n_clusters + 1), _fitted_rows(n, n_clusters, d))
