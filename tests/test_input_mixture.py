@@ -368,3 +368,45 @@ def test_the_input_space_resamples_its_mixture_once_per_fit_for_the_core(monkeyp
     old_rows, _ = space.mixture_core(2, resamples=0)  # the posterior alone: the core before session 27
     assert len(calls) == 1 and set(old_rows) < set(core_rows)
     np.testing.assert_array_equal(core_labels, space.mixture(2).labels[core_rows])
+
+
+def _pairs_of_clusters(seed=0):
+    """Two groups, each two Gaussian clusters: the two-component mixture is stable at the
+    groups, and four components fit better by BIC."""
+    rng = np.random.default_rng(seed)
+    centres = [(0, 0), (0, 8), (40, 20), (40, 28)]
+    rows = np.concatenate([rng.normal(centre, 1.0, (100, 2)) for centre in centres]).astype(np.float32)
+    return rows, np.repeat([0, 0, 1, 1], 100)
+
+
+def test_a_larger_mixture_is_preferred_only_where_each_group_is_several_clusters():
+    pairs, _ = _pairs_of_clusters()
+    mixture = fit_input_mixture(pairs, 2, seed=0)
+    assert mixture.stable and input_mixture.more_components_preferred(pairs, mixture, seed=0)
+    rows, _ = _separated()
+    assert not input_mixture.more_components_preferred(rows, fit_input_mixture(rows, 3, seed=0), seed=0)
+    # Too few rows per component for the larger mixture (2 * d each): no evidence either way.
+    few = pairs[::20]  # 20 rows, 4 components x 2 x 2 dimensions = 16 needed, but 8 features:
+    wide = np.c_[few, np.random.default_rng(1).normal(size=(20, 6))].astype(np.float32)
+    assert not input_mixture.more_components_preferred(wide, fit_input_mixture(wide[:, :2], 2, seed=0), seed=0)
+    with pytest.raises(ValueError, match="factor"):
+        input_mixture.more_components_preferred(pairs, mixture, factor=1)
+
+
+def test_the_input_space_sets_a_misspecified_stable_mixture_aside():
+    pairs, _ = _pairs_of_clusters()
+    stats = pairs.mean(0), pairs.std(0)
+    space = InputSpace(pairs, *stats, seed=0)
+    assert space.mixture(2) is None and space.misspecified == {2}
+    # Without a mixture, everything falls back on k-means: its clusters, no noise of its
+    # components, no core.
+    np.testing.assert_array_equal(space.clusters(2, "gmm")[1], space.clusters(2, "kmeans")[1])
+    assert space.mixture_noise(2) is None and space.mixture_core(2) is None
+    # The behaviour before session 28 stays reachable.
+    kept = InputSpace(pairs, *stats, seed=0, check_specification=False)
+    assert kept.mixture(2).stable and kept.misspecified == set() and kept.mixture_core(2) is not None
+    # A well-specified stable mixture is kept.
+    rows, _ = _separated()
+    rows = rows.astype(np.float32)
+    space = InputSpace(rows, rows.mean(0), rows.std(0), seed=0)
+    assert space.mixture(3).stable and space.misspecified == set()
