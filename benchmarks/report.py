@@ -83,7 +83,8 @@ CHOSEN_ON = {
                    "out until then)",
     "blobs_mixed": ("the three best of thirty initialisations (session 26; generated, defined in session 21 and "
                     "held out until then); the core's rows that resampling reproduces (session 27: no fit changed)"),
-    "synthetic_d": "none (held out; generated, defined in session 21)",
+    "synthetic_d": ("the misspecification gate (session 28; session 27 showed why on it; generated, defined in session "
+                    "21 and held out until then)"),
     "blobs_noise": "none (held out; generated, defined in session 26)",
     "synthetic_e": ("the core's rows that resampling reproduces (session 27: its rows showed why; generated, "
                     "defined in session 26 and held out until then)"),
@@ -92,8 +93,8 @@ CHOSEN_ON = {
     "synthetic_g": "none (held out; generated, defined in session 27)",
     "blobs_overlap": "none (held out; generated, defined in session 27)",
     "synthetic_h": "none (held out; generated, defined in session 27)",
-    "synthetic_i": "none (held out; generated, defined in session 27)",
-    "synthetic_j": "none (held out; generated, defined in session 27)",
+    "synthetic_i": "none (held out; generated, defined in session 27 for session 28's misspecification gate)",
+    "synthetic_j": "none (held out; generated, defined in session 27 for session 28's misspecification gate)",
 }
 METHOD_ORDER = ["drc", "scl", "jcl", "kmeans", "kmeans_std", "gmm_std", "tsne_kmeans", "umap_kmeans", "dec", "idec",
                 "n2d"]
