@@ -91,8 +91,10 @@ CHOSEN_ON = {
     "blobs_wide": "none (held out; generated, defined in session 26)",
     "synthetic_f": "none (held out; generated, defined in session 27)",
     "synthetic_g": "none (held out; generated, defined in session 27)",
-    "blobs_overlap": "none (held out; generated, defined in session 27)",
-    "synthetic_h": "none (held out; generated, defined in session 27)",
+    "blobs_overlap": ("none (generated, defined in session 27; development data of session 28's probe of k-means "
+                      "noise for unstable mixtures, which changed no default)"),
+    "synthetic_h": ("none (held out; generated, defined in session 27; session 28's probe of k-means noise there "
+                    "came after that choice)"),
     "synthetic_i": "none (held out; generated, defined in session 27 for session 28's misspecification gate)",
     "synthetic_j": "none (held out; generated, defined in session 27 for session 28's misspecification gate)",
 }
