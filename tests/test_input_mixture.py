@@ -385,10 +385,12 @@ def test_a_larger_mixture_is_preferred_only_where_each_group_is_several_clusters
     assert mixture.stable and input_mixture.more_components_preferred(pairs, mixture, seed=0)
     rows, _ = _separated()
     assert not input_mixture.more_components_preferred(rows, fit_input_mixture(rows, 3, seed=0), seed=0)
-    # Too few rows per component for the larger mixture (2 * d each): no evidence either way.
-    few = pairs[::20]  # 20 rows, 4 components x 2 x 2 dimensions = 16 needed, but 8 features:
-    wide = np.c_[few, np.random.default_rng(1).normal(size=(20, 6))].astype(np.float32)
-    assert not input_mixture.more_components_preferred(wide, fit_input_mixture(wide[:, :2], 2, seed=0), seed=0)
+    # 40 rows of 8 features determine two components (2 x 8 rows each) but not four: no
+    # evidence either way.
+    rng = np.random.default_rng(1)
+    wide = np.r_[rng.normal(0, 1, (20, 8)), rng.normal(9, 1, (20, 8))].astype(np.float32)
+    narrow = fit_input_mixture(wide, 2, seed=0)
+    assert narrow is not None and not input_mixture.more_components_preferred(wide, narrow, seed=0)
     with pytest.raises(ValueError, match="factor"):
         input_mixture.more_components_preferred(pairs, mixture, factor=1)
 

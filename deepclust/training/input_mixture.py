@@ -438,7 +438,9 @@ def more_components_preferred(
     clusters, the larger mixture wins, and the K-component mixture is stable at the wrong
     cutting (``synthetic_d``). Comparing model orders by BIC is standard (Schwarz, 1978;
     Fraley & Raftery, 2002); using it to decide whether the mixture may guide a contrastive
-    clusterer is ours (session 28).
+    clusterer is ours (session 28). It costs about as much EM as six of the mixture's own
+    initialisations (three of twice the components), against its thirty, and the engine runs
+    it only for a stable mixture (0.3-2 s per table in the suite, one core).
 
     Parameters
     ----------
