@@ -10,7 +10,8 @@ repository instead of throw-away scripts:
     ``--set name=value`` overrides, on the merged set (as ``run.py --protocol all``). Each fit
     is one JSON line: the sweep's ``--name``, the overrides, ACC / NMI / ARI, the label-free
     ``score`` (the head's mutual information, the restarts' criterion), the epochs, the head
-    refit's target where there is one (and its core's share of the rows), the seconds and the
+    refit's target where there is one (and its core's share of the rows, and what the engine made
+    of the input's mixture), the seconds and the
     commit. ``--labels DIR`` also saves each fit's labels and score (``DIR/<data set>_<method>_<seed>.npz``)
     for ``restarts``. Nothing is written to the results CSVs.
 
@@ -76,6 +77,7 @@ def probe(ds, method: str, seed: int, overrides: dict | None = None, max_epochs=
               "score": round(score, 4), "epochs": int(model.n_iter_),
               "head_refit_target": model.history_[-1].get("head_refit_target") if model.history_ else None,
               "head_refit_core": model.history_[-1].get("head_refit_core") if model.history_ else None,
+              "input_mixture": model.history_[-1].get("input_mixture") if model.history_ else None,
               "seconds": round(seconds, 1)}
     if labels_dir is not None:
         labels_dir.mkdir(parents=True, exist_ok=True)

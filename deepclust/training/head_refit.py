@@ -173,8 +173,11 @@ def refit_head(
         What the estimators write into the last epoch of ``history_``:
         ``head_refit_target`` ("kmeans", "mixture", "graph", or None where the head was kept),
         ``head_refit_agreement`` (as :func:`refit_head_to_kmeans` returns it; only where the
-        head was refitted), with "mixture" held to a core ``head_refit_core`` (the share of
-        the rows the mixture labels in that core: all training rows, or 20,000 of them) and,
+        head was refitted), with "mixture" ``input_mixture`` (what the engine made of the
+        input's mixture: "stable", "unstable", "misspecified" or None,
+        :meth:`~deepclust.training.input_space.InputSpace.mixture_state`) and, held to a core,
+        ``head_refit_core`` (the share of the rows the mixture labels in that core: all
+        training rows, or 20,000 of them) and,
         for the ``*_if_disagree`` refits, ``head_kmeans_ari`` (the trained head's agreement
         with the partition it was compared with).
 
@@ -198,6 +201,8 @@ def refit_head(
     keep_from = HEAD_KEPT_ARI if refit.endswith("_if_disagree") else None
     result = _refit(module, store, n_clusters, seed, distributed, core, keep_from, graph=refit.startswith("graph"))
     entries = {} if result.head_ari is None else {"head_kmeans_ari": result.head_ari}
+    if refit == "mixture" and space is not None:  # why the core is there or not (mixture_core fitted it)
+        entries["input_mixture"] = space.mixture_state(n_clusters)
     if core is not None:  # how much of the data the mixture decided (of the rows it labels: at most 20,000)
         entries["head_refit_core"] = core[0].size / space.cluster_rows().size
     if result.kept:

@@ -147,6 +147,27 @@ class InputSpace:
             self._mixtures[k] = mixture
         return self._mixtures[k]
 
+    def mixture_state(self, n_clusters: int) -> str | None:
+        """What the engine made of the input's mixture for K clusters (fitting it if need be):
+        "stable", "unstable", "misspecified" (stable, set aside by :meth:`mixture`), or None
+        where none could be fitted.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from deepclust.training.input_space import InputSpace
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.r_[rng.normal(0, 1, (50, 2)), rng.normal(9, 1, (50, 2))].astype(np.float32)
+        >>> InputSpace(X, X.mean(0), X.std(0), seed=0).mixture_state(2)
+        'stable'
+        """
+        mixture = self.mixture(n_clusters)
+        if int(n_clusters) in self.misspecified:
+            return "misspecified"
+        if mixture is None:
+            return None
+        return "stable" if mixture.stable else "unstable"
+
     def mixture_noise(self, n_clusters: int, stable_only: bool = False) -> dict | None:
         """The arguments of :class:`~deepclust.augment.MixtureNoise` for :meth:`mixture` (None
         where there is none, or with ``stable_only`` where it is not stable): the mixture, and
