@@ -35,7 +35,8 @@ DEV_SUITE = {
     "synthetic_c": "tabular", "blobs_mixed": "tabular", "synthetic_d": "tabular",
     "blobs_noise": "tabular", "synthetic_e": "tabular", "blobs_wide": "tabular",
     "synthetic_f": "tabular", "synthetic_g": "tabular", "blobs_overlap": "tabular",
-    "synthetic_h": "tabular", "synthetic_i": "tabular", "synthetic_j": "tabular",
+    "synthetic_h": "tabular", "synthetic_i": "tabular", "synthetic_j": "tabular", "synthetic_k": "tabular",
+    "blobs_pairs": "tabular",
 }
 #: Which defaults were chosen on each dev-suite set (benchmarks/results_notes.md has the runs); a
 #: set with "none" is a held-out test of every default.
@@ -97,6 +98,8 @@ CHOSEN_ON = {
                     "came after that choice)"),
     "synthetic_i": "none (held out; generated, defined in session 27 for session 28's misspecification gate)",
     "synthetic_j": "none (held out; generated, defined in session 27 for session 28's misspecification gate)",
+    "synthetic_k": "none (held out; generated, defined in session 28 after its misspecification gate was fixed)",
+    "blobs_pairs": "none (held out; generated, defined in session 28 after its misspecification gate was fixed)",
 }
 METHOD_ORDER = ["drc", "scl", "jcl", "kmeans", "kmeans_std", "gmm_std", "tsne_kmeans", "umap_kmeans", "dec", "idec",
                 "n2d"]
