@@ -147,9 +147,7 @@ default="auto"
         initialisations agree (or its best solution recurs), each row's noise has 0.7 times
         its own component's covariance, "mixture_noise", ``MixtureNoise``; where they disagree, 0.7 times the pooled
         within-cluster covariance of the mixture's clusters, "pooled_cluster_noise", the
-        default of session 19; where the mixture is stable but twice as many components fit
-        better by BIC (its clusters are not the data's groups), there is no mixture and
-        k-means' clusters are pooled, session 28; see ``deepclust.training.input_mixture`` and
+        default of session 19; see ``deepclust.training.input_mixture`` and
         ``deepclust.training.cluster_noise``; "kmeans_cluster_noise" pools k-means clusters
         instead, the default before session 19; "network_cluster_noise" uses from epoch 10
         on the within-cluster covariance of the network's own clusters, refreshed after
@@ -367,8 +365,7 @@ default="auto"
         k-means constrained by the mixture's confident core: the rows whose mixture
         cluster has posterior probability at least 0.99 keep that cluster, the k-means
         starts from their means and assigns every other row by its representation
-        (constrained k-means, Basu et al. 2002); elsewhere (also where BIC finds the
-        stable mixture misspecified) it is "kmeans"
+        (constrained k-means, Basu et al. 2002); elsewhere it is "kmeans"
         (``history_[-1]["head_refit_target"]`` says which ran). "kmeans_if_disagree"
         refits to the k-means only where the trained head's labels agree with it at an
         adjusted Rand index below 0.9 (``history_[-1]["head_kmeans_ari"]``), and keeps the

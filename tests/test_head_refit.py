@@ -226,10 +226,3 @@ def test_auto_holds_the_refit_to_a_stable_mixtures_core_and_falls_back_to_kmeans
     assert fallback.history_[-1]["head_refit_target"] == "kmeans" and "head_refit_core" not in fallback.history_[-1]
     assert fallback.history_[-1]["input_mixture"] == "unstable"
     np.testing.assert_array_equal(fallback.labels_, plain.labels_)
-    # Two groups of two Gaussian clusters each: the stable two-component mixture is set aside
-    # as misspecified (four components fit better by BIC), and the refit is the free k-means.
-    rng = np.random.default_rng(0)
-    pairs = np.concatenate([rng.normal(c, 1.0, (100, 2)) for c in [(0, 0), (0, 8), (40, 20), (40, 28)]])
-    misspecified = fast(cls, n_clusters=2).fit(pairs.astype(np.float32))
-    assert misspecified.history_[-1]["input_mixture"] == "misspecified"
-    assert misspecified.history_[-1]["head_refit_target"] == "kmeans" and "head_refit_core" not in misspecified.history_[-1]

@@ -32,11 +32,10 @@ PRESETS = (
 )
 #: The tabular presets. The within-cluster noise presets: "mixture_noise" varies each row with the
 #: covariance of its own component of a Gaussian mixture of the input
-#: (:class:`~deepclust.augment.MixtureNoise`; where the input has no mixture, the pooled noise of
-#: k-means' clusters: none can be fitted, e.g. fewer than 2d rows per cluster, or a stable one is
-#: misspecified, :meth:`~deepclust.training.input_space.InputSpace.mixture`);
-#: "pooled_cluster_noise" with the pooled within-cluster covariance of the mixture's clusters
-#: (k-means' where there is no mixture; the default of session 19),
+#: (:class:`~deepclust.augment.MixtureNoise`; where no mixture can be fitted, e.g. fewer than 2d
+#: rows per cluster, the pooled noise of k-means' clusters); "pooled_cluster_noise" with the pooled
+#: within-cluster covariance of the mixture's clusters (k-means' where there is no mixture; the
+#: default of session 19),
 #: "kmeans_cluster_noise" of k-means clusters (sessions 16-18); "cluster_noise" (the default) is
 #: "mixture_noise" where the mixture is stable and "pooled_cluster_noise" where it is not
 #: (:mod:`deepclust.training.input_mixture`). "network_cluster_noise" starts as

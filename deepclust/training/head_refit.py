@@ -174,7 +174,7 @@ def refit_head(
         ``head_refit_target`` ("kmeans", "mixture", "graph", or None where the head was kept),
         ``head_refit_agreement`` (as :func:`refit_head_to_kmeans` returns it; only where the
         head was refitted), with "mixture" ``input_mixture`` (what the engine made of the
-        input's mixture: "stable", "unstable", "misspecified" or None,
+        input's mixture: "stable", "unstable" or None,
         :meth:`~deepclust.training.input_space.InputSpace.mixture_state`) and, held to a core,
         ``head_refit_core`` (the share of the rows the mixture labels in that core: all
         training rows, or 20,000 of them) and,

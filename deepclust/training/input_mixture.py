@@ -28,10 +28,6 @@ on a wrong partition, ACC 0.72-0.79, while the best of thirty is exact at every 
 Since session 27 resampling also decides, row by row, where the stable mixture is trusted in
 the head refit's core (:func:`reproduced_rows`): a row keeps its mixture cluster where ten
 refits on 80 % of the rows all give it that cluster, however unsure the posterior.
-Since session 28 a stable mixture is also checked against one of twice as many components
-(:func:`more_components_preferred`): where that fits better by BIC, the data's groups are
-not single Gaussians, the K components are a stable but wrong cutting, and the engine sets
-the mixture aside (:meth:`~deepclust.training.input_space.InputSpace.mixture`).
 Cluster stability under re-initialisation and resampling is an old criterion for trusting
 a clustering (Ben-Hur et al., 2002; Lange et al., 2004); its use to choose the views of a
 contrastive clusterer is ours.
@@ -50,8 +46,7 @@ from .prior import cluster_rows, subsampled_kmeans
 
 __all__ = [
     "CORE_POSTERIOR", "CORE_RESAMPLE_FRACTION", "CORE_RESAMPLES", "InputMixture", "RECURRENCES", "SEARCH_FITS",
-    "SPECIFICATION_FACTOR", "STABLE_ARI", "TOP_STABLE_ARI", "fit_input_mixture", "gaussian_mixture_labels",
-    "more_components_preferred", "reproduced_rows",
+    "STABLE_ARI", "TOP_STABLE_ARI", "fit_input_mixture", "gaussian_mixture_labels", "reproduced_rows",
 ]
 
 #: Regularisation added to the diagonal of the mixture's covariances (standardised units).
@@ -116,15 +111,6 @@ CORE_MIN_ROWS = 2
 #: labels on every row 0.9698.
 CORE_RESAMPLES = 10
 CORE_RESAMPLE_FRACTION = 0.8
-#: A stable mixture is misspecified where a mixture of this many times as many components has
-#: a lower BIC on the same rows (:func:`more_components_preferred`; session 28): its stable
-#: components are then not the data's groups (``make_classification``'s classes of two
-#: Gaussian clusters each, ``synthetic_d``), and the engine treats the input as having no
-#: mixture (:meth:`~deepclust.training.input_space.InputSpace.mixture`). Of the stable
-#: development tables (seeds 0-2) only ``synthetic_d`` is (the only data that chose this);
-#: there DRC / SCL / JCL went from 0.504 / 0.504 / 0.505 with its mixture to 0.628 for all
-#: three without (three restarts, 3 seeds), standardised k-means 0.617.
-SPECIFICATION_FACTOR = 2
 
 
 @dataclass(frozen=True)
@@ -406,90 +392,6 @@ def reproduced_rows(
             except (ValueError, np.linalg.LinAlgError):
                 return np.zeros(n, dtype=bool)
     return reproduced
-
-
-def _bic(x: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> float:
-    """The Bayesian information criterion of a full-covariance mixture on the rows ``x`` (as
-    scikit-learn's ``GaussianMixture.bic``: -2 log-likelihood + free parameters x log(rows))."""
-    from scipy.special import logsumexp
-    from scipy.stats import multivariate_normal
-
-    n, d = x.shape
-    k = means.shape[0]
-    log_density = np.stack([
-        np.log(weights[j]) + multivariate_normal.logpdf(x, means[j], covariances[j], allow_singular=True)
-        for j in range(k)
-    ], axis=1)
-    parameters = k * d * (d + 1) / 2 + k * d + k - 1
-    return float(-2.0 * logsumexp(log_density, axis=1).sum() + parameters * np.log(n))
-
-
-def more_components_preferred(
-    x: np.ndarray, mixture: InputMixture, seed: int = 0, factor: int = SPECIFICATION_FACTOR
-) -> bool:
-    """Whether a mixture of ``factor`` times as many components fits the rows ``x`` better by BIC.
-
-    A mixture of ``factor * K`` full-covariance components (the best of three
-    initialisations) is fitted to ``x`` (a seeded sample where they are more than
-    :func:`fit_input_mixture` would fit for that many components) and its BIC compared with
-    that of ``mixture`` on the same rows. Where the data's K groups are each near one
-    Gaussian, the extra components cost more parameters than they gain likelihood (every
-    stable development table but one, seeds 0-2); where each group is several Gaussian
-    clusters, the larger mixture wins, and the K-component mixture is stable at the wrong
-    cutting (``synthetic_d``). Comparing model orders by BIC is standard (Schwarz, 1978;
-    Fraley & Raftery, 2002); using it to decide whether the mixture may guide a contrastive
-    clusterer is ours (session 28). It costs about as much EM as six of the mixture's own
-    initialisations (three of twice the components), against its thirty, and the engine runs
-    it only for a stable mixture (0.06-0.4 s on the stable tables of the suite against 0.3-1.7 s
-    for the mixture, one shared core).
-
-    Parameters
-    ----------
-    x : ndarray of shape (n, d)
-        The rows ``mixture`` labels.
-    mixture : InputMixture
-    seed : int
-        Seeds the sample and the initialisations.
-    factor : int
-        How many times K components the larger mixture has (at least 2).
-
-    Returns
-    -------
-    bool
-        False where the larger mixture is not determined (fewer than ``2 * d`` rows per
-        component) or cannot be fitted.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from deepclust.training.input_mixture import fit_input_mixture, more_components_preferred
-    >>> rng = np.random.default_rng(0)
-    >>> one_each = np.r_[rng.normal(0, 1, (200, 2)), rng.normal(8, 1, (200, 2))]
-    >>> two_each = np.r_[rng.normal(0, 1, (200, 2)), rng.normal(8, 1, (200, 2)),
-    ...                  rng.normal([0, 5], 1, (200, 2)), rng.normal([8, 5], 1, (200, 2))]
-    >>> [more_components_preferred(x, fit_input_mixture(x, 2)) for x in (one_each, two_each)]
-    [False, True]
-    """
-    from sklearn.mixture import GaussianMixture
-
-    if int(factor) != factor or factor < 2:
-        raise ValueError(f"factor={factor!r} must be a whole number of at least 2.")
-    n, d = x.shape
-    components = int(factor) * mixture.means.shape[0]
-    n_fit = _fitted_rows(n, components, d)
-    if n_fit < _GMM_ROWS_PER_DIMENSION * d * components:
-        return False
-    rows = x if n_fit == n else x[cluster_rows(n, seed, n_fit)]
-    larger = GaussianMixture(
-        components, covariance_type="full", n_init=LABEL_FITS, reg_covar=_GMM_REG_COVAR, random_state=seed % (2**32)
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        try:
-            larger.fit(rows)
-        except (ValueError, np.linalg.LinAlgError):
-            return False
-    return larger.bic(rows) < _bic(rows, mixture.weights, mixture.means, mixture.covariances)
 
 
 def gaussian_mixture_labels(x: np.ndarray, n_clusters: int, seed: int = 0) -> np.ndarray:

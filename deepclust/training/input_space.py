@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cluster_noise import within_cluster_factor
-from .input_mixture import CORE_RESAMPLES, InputMixture, fit_input_mixture, more_components_preferred, reproduced_rows
+from .input_mixture import CORE_RESAMPLES, InputMixture, fit_input_mixture, reproduced_rows
 from .neighbors import floored_scale, input_neighbors, reduced_input
 from .prior import cluster_rows, input_cluster_prior, input_clusters
 
@@ -40,9 +40,6 @@ class InputSpace:
         The input graph's metric divides each feature by ``max(std, scale_floor *
         median(std))`` (:func:`floored_scale`; 0: the standardisation itself). Only the
         neighbour graph uses it; the reduced input of the clusterings and the noise does not.
-    check_specification : bool, default=True
-        Whether a stable mixture that BIC finds misspecified is set aside (:meth:`mixture`;
-        False: the behaviour before session 28).
 
     Examples
     --------
@@ -62,15 +59,12 @@ class InputSpace:
     (1, 1)
     """
 
-    def __init__(self, X, mean, std, seed: int, scale_floor: float = 0.0, check_specification: bool = True):
+    def __init__(self, X, mean, std, seed: int, scale_floor: float = 0.0):
         self.X = X
         self.mean = mean
         self.std = std
         self.seed = int(seed)
         self.scale_floor = float(scale_floor)
-        self.check_specification = bool(check_specification)
-        #: The numbers of clusters whose stable mixture was set aside as misspecified.
-        self.misspecified: set[int] = set()
         self._reduced: np.ndarray | None = None
         self._components: np.ndarray | None = None
         self._center: np.ndarray | None = None
@@ -123,34 +117,18 @@ class InputSpace:
 
     def mixture(self, n_clusters: int) -> InputMixture | None:
         """The full-covariance Gaussian mixture of :meth:`cluster_rows` with its stability
-        (:func:`fit_input_mixture`); None where it cannot be fitted, and (with
-        ``check_specification``) where it is stable but a mixture of twice as many components
-        has a lower BIC (:func:`more_components_preferred`; K is then in :attr:`misspecified`).
-        Its labels are :meth:`clusters` ``(n_clusters, "gmm")``.
-
-        Without a mixture the engine falls back on k-means: its clusters shape the pooled
-        within-cluster noise, the head refit is free. A misspecified mixture is stable at a
-        cutting that is not the data's groups (classes of two Gaussian clusters each), and
-        held to it the networks stayed at its accuracy (``synthetic_d``: 0.504-0.505 against
-        standardised k-means' 0.617; treated as absent, 0.628, three restarts, 3 seeds)."""
+        (:func:`fit_input_mixture`); None where it cannot be fitted. Its labels are
+        :meth:`clusters` ``(n_clusters, "gmm")``."""
         k = int(n_clusters)
         if k not in self._mixtures:
             rows = self.cluster_rows()
-            fitted = self.reduced()[rows] if k >= 2 and rows.size > k else None
-            mixture = None if fitted is None else fit_input_mixture(fitted, k, self.seed)
-            if (
-                mixture is not None and mixture.stable and self.check_specification
-                and more_components_preferred(fitted, mixture, self.seed)
-            ):
-                self.misspecified.add(k)
-                mixture = None
-            self._mixtures[k] = mixture
+            fitted = k >= 2 and rows.size > k
+            self._mixtures[k] = fit_input_mixture(self.reduced()[rows], k, self.seed) if fitted else None
         return self._mixtures[k]
 
     def mixture_state(self, n_clusters: int) -> str | None:
         """What the engine made of the input's mixture for K clusters (fitting it if need be):
-        "stable", "unstable", "misspecified" (stable, set aside by :meth:`mixture`), or None
-        where none could be fitted.
+        "stable", "unstable", or None where none could be fitted.
 
         Examples
         --------
@@ -162,8 +140,6 @@ class InputSpace:
         'stable'
         """
         mixture = self.mixture(n_clusters)
-        if int(n_clusters) in self.misspecified:
-            return "misspecified"
         if mixture is None:
             return None
         return "stable" if mixture.stable else "unstable"
