@@ -381,19 +381,20 @@ def load_synthetic_j() -> Dataset:
 
 
 def load_synthetic_k() -> Dataset:
-    """Held out (defined in session 28 before any fit on it, after the misspecification gate was
-    fixed): ``make_classification``, three classes of two Gaussian clusters each, the first of
-    three candidates (random_state 51-53) on which the gate fires at seeds 0-2 (label-free check)."""
+    """Held out (defined in session 28 before any fit on it, to test that session's misspecification
+    gate, which it then failed and which was not adopted): ``make_classification``, three classes
+    of two Gaussian clusters each, the first of three candidates (random_state 51-53) on which the
+    gate fired at seeds 0-2 (label-free check)."""
     return _classification("synthetic_k", n_samples=1500, n_features=8, n_informative=4, n_redundant=1, n_classes=3,
                            n_clusters_per_class=2, class_sep=3.0, random_state=51)
 
 
 def load_blobs_pairs() -> Dataset:
-    """Held out (defined in session 28 before any fit on it, after the misspecification gate was
-    fixed): three classes, each two touching Gaussian blobs (standard deviation 1, centres 3.5
-    apart along a random direction) of 200 rows, class centres uniform in [-10, 10]^4
-    (``default_rng(41)``); the first of three seeds (41-43) on which the gate fires at seeds 0-2
-    (all three did; label-free check)."""
+    """Held out (defined in session 28 before any fit on it, to test that session's misspecification
+    gate, not adopted): three classes, each two touching Gaussian blobs (standard deviation 1,
+    centres 3.5 apart along a random direction) of 200 rows, class centres uniform in
+    [-10, 10]^4 (``default_rng(41)``); the first of three seeds (41-43) on which the gate fired at
+    seeds 0-2 (all three did; label-free check)."""
     rng = np.random.default_rng(41)
     centres = rng.uniform(-10.0, 10.0, (3, 4))
     direction = rng.normal(size=(3, 4))

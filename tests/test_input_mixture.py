@@ -368,4 +368,3 @@ def test_the_input_space_resamples_its_mixture_once_per_fit_for_the_core(monkeyp
     old_rows, _ = space.mixture_core(2, resamples=0)  # the posterior alone: the core before session 27
     assert len(calls) == 1 and set(old_rows) < set(core_rows)
     np.testing.assert_array_equal(core_labels, space.mixture(2).labels[core_rows])
-
