@@ -72,12 +72,12 @@ def probe(ds, method: str, seed: int, overrides: dict | None = None, max_epochs=
     model = M.deep_estimator(method, ds, seed, max_epochs, device, n_init=1, **overrides).fit(ds.X)
     seconds = time.perf_counter() - start
     score = float(model.score(ds.X))
+    last = model.history_[-1] if model.history_ else {}
     record = {"dataset": ds.name, "method": method, "seed": int(seed), "overrides": M.overrides_text(overrides),
               **{k: round(float(v), 4) for k, v in evaluate(model.labels_, y=ds.y).items()},
               "score": round(score, 4), "epochs": int(model.n_iter_),
-              "head_refit_target": model.history_[-1].get("head_refit_target") if model.history_ else None,
-              "head_refit_core": model.history_[-1].get("head_refit_core") if model.history_ else None,
-              "input_mixture": model.history_[-1].get("input_mixture") if model.history_ else None,
+              "head_refit_target": last.get("head_refit_target"), "head_refit_core": last.get("head_refit_core"),
+              "input_mixture": last.get("input_mixture"),
               "seconds": round(seconds, 1)}
     if labels_dir is not None:
         labels_dir.mkdir(parents=True, exist_ok=True)

@@ -197,11 +197,12 @@ def refit_head(
     """
     if refit not in HEAD_REFITS:
         raise ValueError(f"refit={refit!r}: use one of {HEAD_REFITS}.")
-    core = space.mixture_core(n_clusters) if refit == "mixture" and space is not None else None
+    reads_mixture = refit == "mixture" and space is not None
+    core = space.mixture_core(n_clusters) if reads_mixture else None
     keep_from = HEAD_KEPT_ARI if refit.endswith("_if_disagree") else None
     result = _refit(module, store, n_clusters, seed, distributed, core, keep_from, graph=refit.startswith("graph"))
     entries = {} if result.head_ari is None else {"head_kmeans_ari": result.head_ari}
-    if refit == "mixture" and space is not None:  # why the core is there or not (mixture_core fitted it)
+    if reads_mixture:  # why the core is there or not (mixture_core fitted the mixture; cached)
         entries["input_mixture"] = space.mixture_state(n_clusters)
     if core is not None:  # how much of the data the mixture decided (of the rows it labels: at most 20,000)
         entries["head_refit_core"] = core[0].size / space.cluster_rows().size
