@@ -137,13 +137,16 @@ def load_mnist() -> Dataset:
     return _merged("mnist", "mnist_train.npz", "mnist_test.npz", "MNIST train 60k + test 10k merged (70k); held-back: official test split")
 
 
-def _decode_jpegs(buf: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+def _decode_one_jpeg(buf: np.ndarray, offsets: np.ndarray, i: int):
     from PIL import Image
 
+    return Image.open(io.BytesIO(buf[offsets[i] : offsets[i + 1]].tobytes())).convert("RGB")
+
+
+def _decode_jpegs(buf: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     out = np.empty((len(offsets) - 1, 32, 32, 3), dtype=np.uint8)
     for i in range(len(offsets) - 1):
-        img = Image.open(io.BytesIO(buf[offsets[i] : offsets[i + 1]].tobytes())).convert("RGB")
-        out[i] = np.asarray(img)
+        out[i] = np.asarray(_decode_one_jpeg(buf, offsets, i))
     return out
 
 
@@ -447,6 +450,35 @@ def _cifar_subset(name: str, grey: bool):
 load_cifar10_subset = _cifar_subset("cifar10_subset", grey=False)
 load_cifar10_grey = _cifar_subset("cifar10_grey", grey=True)
 
+#: Where cifar10_grey_b's images sit in each split of the JPEG archive: positions 5,000-5,999 of
+#: every training batch of 10,000 and of the test set, far from the lossless subset's first 1,017.
+_GREY_B_POSITIONS = np.arange(5000, 6000)
+
+
+def load_cifar10_grey_b() -> Dataset:
+    """6,000 CIFAR-10 images disjoint from ``cifar10_grey``'s, grey: held out for the grey preset.
+
+    Images 5,000-5,999 of each of the five training batches and of the test set, decoded from
+    the JPEG archive (quality 75, not bit-exact) and converted as ``cifar10_grey`` is
+    (:func:`to_grey_uint8`). Defined in session 29, before any fit on it, to test the choice
+    of the grey preset made on ``cifar10_grey``: natural images that played no part in it
+    (the same source, so not a test of other domains).
+    """
+    f = _npz("cifar10_jpeg_bytes.npz")
+    images, labels = [], []
+    splits = [("train", batch * 10000 + _GREY_B_POSITIONS) for batch in range(5)] + [("test", _GREY_B_POSITIONS)]
+    for split, positions in splits:
+        jpeg, offsets = f[f"jpeg_{split}"], f[f"offsets_{split}"]
+        for i in positions:
+            images.append(np.asarray(_decode_one_jpeg(jpeg, offsets, i)))
+        labels.append(f[f"y_{split}"][positions])
+    X = to_grey_uint8(np.stack(images))
+    y = np.concatenate(labels).astype(np.int64)
+    n_tr = 5 * _GREY_B_POSITIONS.size
+    return Dataset("cifar10_grey_b", X, y, fit_index=np.arange(n_tr), test_index=np.arange(n_tr, X.shape[0]),
+                   n_clusters=10, notes="CIFAR-10 images 5,000-5,999 of each training batch and of the test set "
+                   "(6,000, JPEG q75), grey (torchvision luma, uint8); held out (session 29); held-back: the test part")
+
 
 LOADERS = {
     "digits": load_digits,
@@ -455,6 +487,7 @@ LOADERS = {
     "cifar10": load_cifar10,
     "coil20": load_coil20,
     "cifar10_grey": load_cifar10_grey,
+    "cifar10_grey_b": load_cifar10_grey_b,
     "cifar10_subset": load_cifar10_subset,
     "digits_flat": load_digits_flat,
     "letter": load_letter,
@@ -487,7 +520,7 @@ LOADERS = {
 #: Suites for ``run.py --suite``: "dev" runs in minutes per method on a CPU (baselines) and is meant
 #: for choosing defaults that hold beyond handwriting; "full" adds the two large image sets.
 SUITES = {
-    "dev": ["digits", "usps", "coil20", "cifar10_grey", "cifar10_subset",
+    "dev": ["digits", "usps", "coil20", "cifar10_grey", "cifar10_grey_b", "cifar10_subset",
             "digits_flat", "pendigits", "letter", "segmentation", "glass", "seeds",
             "iris", "wine", "breast_cancer", "synthetic", "synthetic_b", "blobs_aniso",
             "synthetic_c", "blobs_mixed", "synthetic_d", "blobs_noise", "synthetic_e", "blobs_wide",

@@ -28,8 +28,8 @@ DATASET_ORDER = ["digits", "usps", "mnist", "cifar10"]
 #: The development suite, in the order of its summary table (datasets.SUITES["dev"]; kept here so
 #: the report does not import the loaders). Kinds: images or tabular.
 DEV_SUITE = {
-    "digits": "images", "usps": "images", "coil20": "images", "cifar10_grey": "images", "cifar10_subset": "images",
-    "digits_flat": "tabular", "pendigits": "tabular", "letter": "tabular", "segmentation": "tabular",
+    "digits": "images", "usps": "images", "coil20": "images", "cifar10_grey": "images", "cifar10_grey_b": "images",
+    "cifar10_subset": "images", "digits_flat": "tabular", "pendigits": "tabular", "letter": "tabular", "segmentation": "tabular",
     "glass": "tabular", "seeds": "tabular", "iris": "tabular", "wine": "tabular", "breast_cancer": "tabular",
     "synthetic": "tabular", "synthetic_b": "tabular", "blobs_aniso": "tabular",
     "synthetic_c": "tabular", "blobs_mixed": "tabular", "synthetic_d": "tabular",
@@ -60,7 +60,9 @@ CHOSEN_ON = {
     "coil20": "seen when image neighbours were left off (no change); JCL's head refit (session 18); DRC's and SCL's "
               "head refit where the head disagrees (session 24); the graph partition where the representation's "
               "graph is separated (session 25)",
-    "cifar10_grey": "none", "cifar10_subset": "none",
+    "cifar10_grey": "the grey preset for images without a blank background (session 29)",
+    "cifar10_grey_b": "none (held out; other CIFAR-10 images, defined in session 29 to test the grey preset's choice)",
+    "cifar10_subset": "none",
     "digits_flat": _TABLE_DEFAULTS + _FLOOR + _TOP + _SEARCH,
     "iris": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
     "wine": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,

@@ -9,6 +9,7 @@ from benchmarks import report as R
 SHARED = {  # name: (n, X shape after n, dtype, kind, K, n held back)
     "coil20": (1440, (32, 32, 1), np.uint8, "images", 20, 144),
     "cifar10_grey": (6102, (32, 32, 1), np.uint8, "images", 10, 1017),
+    "cifar10_grey_b": (6000, (32, 32, 1), np.uint8, "images", 10, 1000),
     "cifar10_subset": (6102, (32, 32, 3), np.uint8, "images", 10, 1017),
     "letter": (20000, (16,), np.float32, "tabular", 26, 2000),
     "pendigits": (10992, (16,), np.float32, "tabular", 10, 1100),
