@@ -16,7 +16,7 @@ from ._data import InputLayout, feature_statistics, validate_input, value_range
 from ._device import autocast_dtype, device_available, resolve_device
 from .augment.presets import PRESETS as AUGMENT_PRESETS
 from .augment.ops import CorrelatedNoise
-from .augment.presets import noise_follows_clusters, resolve_augment
+from .augment.presets import auto_preset, noise_follows_clusters, resolve_augment
 from .nn.backbones import build_backbone, infer_out_features
 from .nn.model import ClusterNet, Standardize
 from .objectives.base import Objective
@@ -412,6 +412,10 @@ _COMMON_ATTRIBUTES_DOC = """    n_iter_ : int
         Index of the kept restart in ``restart_scores_`` (the highest value).
     device_ : torch.device
         The device the model lives on.
+    augment_ : str, callable or None
+        The augmentation of the last ``fit``: ``augment``, or the preset "auto" named for
+        this data ("cluster_noise" for tables; "handwriting" or "grey" for grey images;
+        "auto", CC's recipe, for RGB).
 """
 
 
@@ -741,6 +745,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             if not continuing:
                 # For predict's check that new images come on the training scale (see _check_input).
                 self._image_scale_ = (X_model.dtype == np.uint8, train_range[1]) if layout.is_image else None
+            background = lambda: space.background_share(train_range)  # noqa: E731 (read only for grey images)
             augment = resolve_augment(
                 self.augment,
                 layout,
@@ -749,7 +754,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 train_range,
                 within_cluster_factor=lambda name: space.within_cluster_factor(self.n_clusters, clusterer=name),
                 mixture_noise=lambda stable_only: space.mixture_noise(self.n_clusters, stable_only),
+                background_share=background,
             )
+            self.augment_ = auto_preset(layout, background) if self.augment == "auto" else self.augment
             neighbors = self._make_neighbors(layout)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             # DDP and/or torch.compile wrap the module for the training forward pass only;

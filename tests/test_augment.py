@@ -272,6 +272,12 @@ def test_auto_preset_choices():
     grey = resolve_augment("auto", InputLayout("image", (1, 28, 28), "nhw"), np.zeros(1), np.ones(1))
     assert repr(grey) == repr(handwriting_preset(image_size=28))
     assert grey.ops[0].sigma == pytest.approx(28 / 8)
+    # Grey images: the handwriting preset on a blank background, the general one elsewhere.
+    layout = InputLayout("image", (1, 28, 28), "nhw")
+    on_blank = resolve_augment("auto", layout, np.zeros(1), np.ones(1), background_share=lambda: 0.6)
+    assert repr(on_blank) == repr(handwriting_preset(image_size=28))
+    natural = resolve_augment("auto", layout, np.zeros(1), np.ones(1), background_share=lambda: 0.08)
+    assert repr(natural) == repr(grey_preset(image_size=28))
     sources = dict(within_cluster_factor=lambda clusterer: np.eye(5), mixture_noise=lambda stable_only: None)
     tab = resolve_augment("auto", InputLayout("tabular", (5,), "tabular"), np.zeros(5), np.ones(5), **sources)
     assert [repr(op) for op in tab.ops] == ["CorrelatedNoise(rank=5, scale=0.7)"]  # no stable mixture

@@ -24,6 +24,7 @@ from .ops import (
 )
 from .warp import RandomAffineElastic, RandomStrokeWidth
 from .erasing import RandomErasing
+from .background import grey_auto_preset
 
 #: Names accepted by the estimators' ``augment`` parameter.
 PRESETS = (
@@ -66,6 +67,8 @@ CLUSTER_NOISE_SCALE = 0.7
 #: (session 20, one restart, the five development tables whose mixture is stable: mean ACC 0.961
 #: at 0.7 against 0.958 at 1.0 for DRC over 5 seeds, 0.955 against 0.958 for SCL over 3).
 MIXTURE_NOISE_SCALE = 0.7
+#: What "auto" meant for grey images before session 29, and still means where the images'
+#: background is not known (resolve_augment without background_share).
 GREY_AUTO = "handwriting"
 
 Augmenter = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -422,8 +425,41 @@ def noise_follows_clusters(augment, layout: InputLayout) -> bool:
     return (TABULAR_AUTO if augment == "auto" else augment) == "network_cluster_noise"
 
 
+def auto_preset(layout: InputLayout, background_share: Callable[[], float] | None = None) -> str:
+    """The preset ``augment="auto"`` names for data of ``layout``.
+
+    "cluster_noise" for tables, :func:`rgb_preset` ("auto" itself) for RGB images, and for
+    grey images "handwriting" where they lie on a blank background, else "grey"
+    (:func:`~deepclust.augment.background.grey_auto_preset` of ``background_share()``, the
+    images' :func:`~deepclust.augment.background.background_share`, called only for grey
+    images; without it "handwriting").
+
+    Examples
+    --------
+    >>> from deepclust._data import InputLayout
+    >>> from deepclust.augment.presets import auto_preset
+    >>> grey = InputLayout("image", (1, 32, 32), "nhwc")
+    >>> auto_preset(grey, lambda: 0.6), auto_preset(grey, lambda: 0.08)
+    ('handwriting', 'grey')
+    >>> auto_preset(InputLayout("tabular", (4,), "tabular"))
+    'cluster_noise'
+    """
+    if not layout.is_image:
+        return TABULAR_AUTO
+    if layout.sample_shape[0] == 3:
+        return "auto"
+    return GREY_AUTO if background_share is None else grey_auto_preset(background_share())
+
+
 def resolve_augment(
-    augment, layout: InputLayout, mean, std, value_range=(0.0, 1.0), within_cluster_factor=None, mixture_noise=None
+    augment,
+    layout: InputLayout,
+    mean,
+    std,
+    value_range=(0.0, 1.0),
+    within_cluster_factor=None,
+    mixture_noise=None,
+    background_share=None,
 ) -> Augmenter | None:
     """Turn the ``augment`` parameter into ``f(x, generator) -> x`` (or None for no augmentation).
 
@@ -434,11 +470,13 @@ def resolve_augment(
     within-cluster noise presets, and ``mixture_noise`` a function of ``stable_only`` returning
     the keyword arguments of :class:`~deepclust.augment.MixtureNoise` for the input's
     Gaussian mixture (None where there is none, or with ``stable_only`` where it is not
-    stable); each is called only for the presets that need it, so that no other choice pays
-    for the clustering it needs.
+    stable); ``background_share`` a function returning the share of the images' pixel values
+    in their most common value band (:func:`~deepclust.augment.background.background_share`),
+    which "auto" reads for grey images; each is called only for the presets that need it, so
+    that no other choice pays for the clustering it needs.
 
-    Names: "auto" (tabular: "cluster_noise"; grey images: "handwriting"; RGB: :func:`rgb_preset`,
-    i.e. CC's pipeline), "cc" (:func:`cc_preset`, s = 0.5, no blur), "simclr"
+    Names: "auto" (:func:`auto_preset`: tabular "cluster_noise"; grey images "handwriting" on a
+    blank background, else "grey"; RGB :func:`rgb_preset`, i.e. CC's pipeline), "cc" (:func:`cc_preset`, s = 0.5, no blur), "simclr"
     (:func:`simclr_preset`), "light" (:func:`light_preset`), "grey" (:func:`grey_preset`), "handwriting"
     (:func:`handwriting_preset`), "scarf" (:func:`scarf_preset`),
     "cluster_noise" (:func:`mixture_noise_preset` where the input's Gaussian mixture is stable,
@@ -489,9 +527,9 @@ def resolve_augment(
     if not value_range[0] < value_range[1]:
         # Constant images: any non-empty range keeps the range-mapping ops finite.
         value_range = (value_range[0], value_range[0] + 1.0)
+    if augment == "auto":
+        augment = auto_preset(layout, background_share)
     if not layout.is_image:
-        if augment == "auto":
-            augment = TABULAR_AUTO
         if augment == "tabular":
             return tabular_preset(torch.as_tensor(mean), torch.as_tensor(std))
         if augment == "scarf":
@@ -515,8 +553,6 @@ def resolve_augment(
     size = min(height, width)
     if augment in TABULAR_PRESETS:
         raise ValueError(f"augment={augment!r} needs tabular input; X holds images.")
-    if augment == "auto" and channels != 3:
-        augment = GREY_AUTO
     if augment == "handwriting":
         return handwriting_preset(value_range, image_size=size)
     if augment == "grey":

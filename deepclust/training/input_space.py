@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..augment.background import background_share
 from .cluster_noise import within_cluster_factor
 from .input_mixture import CORE_RESAMPLES, InputMixture, fit_input_mixture, reproduced_rows
 from .neighbors import floored_scale, input_neighbors, reduced_input
@@ -73,6 +74,15 @@ class InputSpace:
         self._graphs: dict[int, np.ndarray] = {}
         self._clusters: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
         self._factors: dict[tuple[int, str], np.ndarray] = {}
+        self._background: dict[tuple[float, float], float] = {}
+
+    def background_share(self, value_range: tuple[float, float]) -> float:
+        """The images' share of pixel values in their most common value band
+        (:func:`~deepclust.augment.background.background_share`), read once per fit."""
+        key = (float(value_range[0]), float(value_range[1]))
+        if key not in self._background:
+            self._background[key] = background_share(self.X, key)
+        return self._background[key]
 
     def reduced(self) -> np.ndarray:
         """The standardised, flattened and (where wide) PCA-reduced input (:func:`reduced_input`)."""
