@@ -23,8 +23,10 @@ from .ops import (
 )
 from .erasing import RandomErasing
 from .warp import RandomAffineElastic, RandomStrokeWidth, gaussian_displacement
+from .background import background_share
 from .presets import (
     PRESETS,
+    auto_preset,
     cc_preset,
     grey_preset,
     handwriting_preset,
@@ -40,6 +42,8 @@ from .presets import (
 
 __all__ = [
     "PRESETS",
+    "auto_preset",
+    "background_share",
     "Clamp",
     "Compose",
     "CorrelatedNoise",
