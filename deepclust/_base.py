@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 from numbers import Integral, Real
 
@@ -748,7 +749,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             if not continuing:
                 # For predict's check that new images come on the training scale (see _check_input).
                 self._image_scale_ = (X_model.dtype == np.uint8, train_range[1]) if layout.is_image else None
-            background = lambda: space.background_share(train_range)  # noqa: E731 (read only for grey images)
+            background = functools.partial(space.background_share, train_range)  # read for grey images only
             augment = resolve_augment(
                 self.augment,
                 layout,
