@@ -749,18 +749,18 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             if not continuing:
                 # For predict's check that new images come on the training scale (see _check_input).
                 self._image_scale_ = (X_model.dtype == np.uint8, train_range[1]) if layout.is_image else None
-            background = functools.partial(space.background_share, train_range)  # read for grey images only
+            # "auto" is named once for this data (grey images: from their background, read only for them).
+            background = functools.partial(space.background_share, train_range)
+            self.augment_ = auto_preset(layout, background) if self.augment == "auto" else self.augment
             augment = resolve_augment(
-                self.augment,
+                self.augment_,
                 layout,
                 torch.as_tensor(mean),
                 torch.as_tensor(std),
                 train_range,
                 within_cluster_factor=lambda name: space.within_cluster_factor(self.n_clusters, clusterer=name),
                 mixture_noise=lambda stable_only: space.mixture_noise(self.n_clusters, stable_only),
-                background_share=background,
             )
-            self.augment_ = auto_preset(layout, background) if self.augment == "auto" else self.augment
             neighbors = self._make_neighbors(layout)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             # DDP and/or torch.compile wrap the module for the training forward pass only;
