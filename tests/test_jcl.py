@@ -49,6 +49,78 @@ def test_hand_computed_weighted_case():
     assert joint_contrastive_loss(z_a, z_b, torch.ones(4, 4), tau).item() == pytest.approx(0.0, abs=1e-6)
 
 
+def test_mean_pull_hand_computed_and_equal_to_sum_below_one():
+    z_a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    z_b = z_a.clone()
+    tau = 1.0
+    # Weights 0.5 on both negatives of each anchor sum to exactly 1: the mean pull leaves them.
+    w = torch.full((4, 4), 0.5)
+    assert joint_contrastive_loss(z_a, z_b, w, tau, "mean").item() == pytest.approx(
+        joint_contrastive_loss(z_a, z_b, w, tau, "sum").item(), rel=1e-6
+    )
+    # Weights 1 sum to 2: divided by 2, numerator e + 0.5 + 0.5 (as the sum with 0.5 above).
+    # The diagonal and the positive's entry do not count towards the sum.
+    expected = -math.log((math.e + 1.0) / (math.e + 2.0))
+    assert joint_contrastive_loss(z_a, z_b, torch.ones(4, 4), tau, "mean").item() == pytest.approx(expected, rel=1e-6)
+    # Weights that sum to less than one are used as they are.
+    small = torch.full((4, 4), 0.2)
+    assert joint_contrastive_loss(z_a, z_b, small, tau, "mean").item() == pytest.approx(
+        joint_contrastive_loss(z_a, z_b, small, tau, "sum").item(), rel=1e-6
+    )
+    with pytest.raises(ValueError, match="negative_pull"):
+        joint_contrastive_loss(z_a, z_b, w, tau, "max")
+
+
+def test_mean_pull_keeps_the_positive_in_charge():
+    # Many confident same-class negatives: with the sum they swamp the positive (the loss
+    # hardly depends on it), with the mean the positive's similarity still moves the loss.
+    g = torch.Generator().manual_seed(0)
+    z_a = torch.randn(32, 8, generator=g)
+    z_b = z_a + 0.1 * torch.randn(32, 8, generator=g)
+    far_b = -z_a  # every positive turned away
+    w = torch.ones(64, 64)
+    gap = {
+        pull: joint_contrastive_loss(z_a, far_b, w, 0.5, pull).item() - joint_contrastive_loss(z_a, z_b, w, 0.5, pull).item()
+        for pull in ("sum", "mean")
+    }
+    assert gap["mean"] > 0.5 > gap["sum"]
+
+
+def test_negative_pull_auto_follows_the_input_kind(monkeypatch):
+    from sklearn.datasets import make_blobs
+
+    made = []
+    original = JCLClustering._make_objective
+
+    def capture(self):
+        made.append(original(self))
+        return made[-1]
+
+    monkeypatch.setattr(JCLClustering, "_make_objective", capture)
+    table, _ = make_blobs(40, centers=2, random_state=0)
+    images = np.random.default_rng(0).integers(0, 256, size=(40, 8, 8), dtype=np.uint8)
+    params = dict(n_clusters=2, max_epochs=1, n_init=1, batch_size=16, device="cpu", random_state=0)
+    with warnings.catch_warnings():  # one epoch is not meant to converge
+        warnings.simplefilter("ignore")
+        JCLClustering(**params).fit(table)
+        JCLClustering(**params).fit(images)
+        JCLClustering(**params, negative_pull="sum").fit(table)
+        JCLClustering(**params, negative_pull="mean").fit(images)
+    assert [objective.negative_pull_ for objective in made] == ["mean", "sum", "sum", "mean"]
+    # Outside an estimator (no input kind) "auto" is the sum, ALGORITHMS.md's form.
+    objective = JCLObjective()
+    objective.setup(8, 2, torch.device("cpu"), max_epochs=2)
+    assert objective.negative_pull_ == "sum"
+
+
+def test_negative_pull_validation():
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(40, centers=2, random_state=0)
+    with pytest.raises(ValueError, match="negative_pull"):
+        JCLClustering(n_clusters=2, max_epochs=1, negative_pull="average").fit(X)
+
+
 def test_raising_weight_of_same_class_negative_lowers_loss():
     g = torch.Generator().manual_seed(1)
     z_a, z_b = torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g)
