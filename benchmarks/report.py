@@ -49,12 +49,11 @@ _FLOOR = ", the input graph's scale floor (session 22)"
 _TOP = ", the stability gate's three best initialisations (session 24)"
 _SEARCH = ", the three best of thirty initialisations (session 26)"
 _RESAMPLED = ", the core's rows that resampling reproduces (session 27)"
-_PULL = ", JCL's mean pull (session 30)"
 CHOSEN_ON = {
     "digits": "lr, batch size, DRC's af_temperature, SCL's warm-up and balance; no image neighbours; "
               "which estimators refit their head (session 18); DRC's and SCL's head refit where the head disagrees "
               "(session 24: checked, no fit changed); the graph partition where the representation's graph is "
-              "separated (session 25: checked, no fit changed); JCL keeps the sum pull on images (session 30)",
+              "separated (session 25: checked, no fit changed)",
     "usps": "the grey (handwriting) augmentation; JCL's head refit (session 18); DRC's head refit where the head "
             "disagrees (session 24: checked, no fit changed); the graph partition (session 25: checked, DRC and "
             "JCL, no fit changed)",
@@ -64,16 +63,16 @@ CHOSEN_ON = {
     "cifar10_grey": "the grey preset for images without a blank background (session 29)",
     "cifar10_grey_b": "none (held out; other CIFAR-10 images, defined in session 29 to test the grey preset's choice)",
     "cifar10_subset": "none",
-    "digits_flat": _TABLE_DEFAULTS + _FLOOR + _TOP + _SEARCH + _PULL,
-    "iris": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED + _PULL,
-    "wine": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED + _PULL,
-    "breast_cancer": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED + _PULL,
-    "seeds": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED + _PULL,
+    "digits_flat": _TABLE_DEFAULTS + _FLOOR + _TOP + _SEARCH,
+    "iris": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
+    "wine": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
+    "breast_cancer": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
+    "seeds": _TABLE_DEFAULTS + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
     "glass": "n_init; cluster noise and its scale; head refit; the mixture behind the noise; its stability gate; "
              "the input graph's scale floor; the stability gate's three best initialisations; the three best of thirty "
-             "initialisations (session 26); JCL's mean pull (session 30)",
-    "segmentation": _NOISE_ONLY + _FLOOR + _TOP + _SEARCH + _PULL,
-    "synthetic": _NOISE_ONLY + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED + _PULL,
+             "initialisations (session 26)",
+    "segmentation": _NOISE_ONLY + _FLOOR + _TOP + _SEARCH,
+    "synthetic": _NOISE_ONLY + _CORE + _FLOOR + _TOP + _SEARCH + _RESAMPLED,
     "pendigits": ("session 26's recurrence test of the mixture's search (its seed 1 showed why; held out until "
                   "then)"),
     "letter": "none (held out)",

@@ -86,7 +86,7 @@ def test_mean_pull_keeps_the_positive_in_charge():
     assert gap["mean"] > 0.5 > gap["sum"]
 
 
-def test_negative_pull_auto_follows_the_input_kind(monkeypatch):
+def test_negative_pull_default_and_opt_in(monkeypatch):
     from sklearn.datasets import make_blobs
 
     made = []
@@ -97,20 +97,13 @@ def test_negative_pull_auto_follows_the_input_kind(monkeypatch):
         return made[-1]
 
     monkeypatch.setattr(JCLClustering, "_make_objective", capture)
-    table, _ = make_blobs(40, centers=2, random_state=0)
-    images = np.random.default_rng(0).integers(0, 256, size=(40, 8, 8), dtype=np.uint8)
+    X, _ = make_blobs(40, centers=2, random_state=0)
     params = dict(n_clusters=2, max_epochs=1, n_init=1, batch_size=16, device="cpu", random_state=0)
     with warnings.catch_warnings():  # one epoch is not meant to converge
         warnings.simplefilter("ignore")
-        JCLClustering(**params).fit(table)
-        JCLClustering(**params).fit(images)
-        JCLClustering(**params, negative_pull="sum").fit(table)
-        JCLClustering(**params, negative_pull="mean").fit(images)
-    assert [objective.negative_pull_ for objective in made] == ["mean", "sum", "sum", "mean"]
-    # Outside an estimator (no input kind) "auto" is the sum, ALGORITHMS.md's form.
-    objective = JCLObjective()
-    objective.setup(8, 2, torch.device("cpu"), max_epochs=2)
-    assert objective.negative_pull_ == "sum"
+        JCLClustering(**params).fit(X)
+        JCLClustering(**params, negative_pull="mean").fit(X)
+    assert [objective.negative_pull for objective in made] == ["sum", "mean"]
 
 
 def test_negative_pull_validation():
