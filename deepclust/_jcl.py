@@ -72,7 +72,7 @@ class JCLClustering(BaseDeepClusterer):
         abstract's *average* class-conditional likelihood. Session 30 measured it better on
         the development tables (three restarts, 3 seeds: segmentation 0.766 -> 0.818, glass
         0.405 -> 0.427), worse on digits images (0.972 -> 0.966) and on the held-out
-        ``blobs_overlap`` (0.605 -> 0.527, six seeds), level elsewhere, so it is opt-in.
+        ``blobs_overlap`` (0.602 -> 0.527, six seeds), level elsewhere, so it is opt-in.
         See ``benchmarks/results_notes.md``.
 
     Attributes

@@ -22,7 +22,7 @@ anchor has about 25 such negatives, whose sum swamps its positive. Measured in s
 (benchmarks/results_notes.md): better on the development tables (one restart, digits as
 rows 0.847 -> 0.863 over seeds 0-5, segmentation 0.712 -> 0.739, glass 0.411 -> 0.439;
 rows with three restarts: segmentation 0.766 -> 0.818, glass 0.405 -> 0.427), worse on
-digits images (0.972 -> 0.966) and on the held-out ``blobs_overlap`` (six seeds: 0.605 ->
+digits images (0.972 -> 0.966) and on the held-out ``blobs_overlap`` (six seeds: 0.602 ->
 0.527), level on the other held-out tables, so not the default.
 Also ours: stop-gradient on ``w`` by default, CC's cluster contrast and entropy balance as
 the clustering term, a warm-up with ``w = 0`` followed by a linear ramp, optional sharpened
