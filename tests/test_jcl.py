@@ -86,7 +86,39 @@ def test_mean_pull_keeps_the_positive_in_charge():
     assert gap["mean"] > 0.5 > gap["sum"]
 
 
-def test_negative_pull_default_and_opt_in(monkeypatch):
+def test_nearest_pull_hand_computed():
+    # Three samples on the unit circle at 0, 30 and 90 degrees, both views equal. Anchor 0's
+    # negatives are sample 1 (cos 30 deg, twice) and sample 2 (cos 90 deg = 0, twice).
+    angles = torch.tensor([0.0, math.pi / 6, math.pi / 2])
+    z = torch.stack([angles.cos(), angles.sin()], dim=1)
+    tau = 1.0
+    w = torch.ones(6, 6)
+    c = math.cos(math.pi / 6)
+    loss = joint_contrastive_loss(z, z.clone(), w, tau, "nearest", pull_neighbors=2).item()
+    # Each anchor keeps the weight of its two most similar negatives: anchor 0 (and 3) the two
+    # views of sample 1; anchor 1 (and 4) the two views of sample 0 (cos 30 deg beats cos 60);
+    # anchor 2 (and 5) the two views of sample 1 (cos 60 deg beats cos 90).
+    sim = {(0, 1): c, (0, 2): 0.0, (1, 2): 0.5}
+    sim.update({(j, i): v for (i, j), v in list(sim.items())})
+    near = {0: 1, 1: 0, 2: 1}
+    expected = 0.0
+    for i in range(3):
+        others = [j for j in range(3) if j != i]
+        denominator = math.e + sum(2 * math.exp(sim[i, j]) for j in others)
+        numerator = math.e + 2 * math.exp(sim[i, near[i]])
+        expected += -math.log(numerator / denominator)
+    assert loss == pytest.approx(expected / 3, rel=1e-5)
+    # With room for every negative it is the sum; the weights still scale what is kept.
+    for scale in (1.0, 0.3):
+        assert joint_contrastive_loss(z, z.clone(), scale * w, tau, "nearest", pull_neighbors=10).item() == pytest.approx(
+            joint_contrastive_loss(z, z.clone(), scale * w, tau, "sum").item(), rel=1e-6
+        )
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="pull_neighbors"):
+            joint_contrastive_loss(z, z.clone(), w, tau, "nearest", pull_neighbors=bad)
+
+
+def test_negative_pull_auto_follows_the_input_kind(monkeypatch):
     from sklearn.datasets import make_blobs
 
     made = []
@@ -97,21 +129,34 @@ def test_negative_pull_default_and_opt_in(monkeypatch):
         return made[-1]
 
     monkeypatch.setattr(JCLClustering, "_make_objective", capture)
-    X, _ = make_blobs(40, centers=2, random_state=0)
+    table, _ = make_blobs(40, centers=2, random_state=0)
+    images = np.random.default_rng(0).integers(0, 256, size=(40, 8, 8), dtype=np.uint8)
     params = dict(n_clusters=2, max_epochs=1, n_init=1, batch_size=16, device="cpu", random_state=0)
     with warnings.catch_warnings():  # one epoch is not meant to converge
         warnings.simplefilter("ignore")
-        JCLClustering(**params).fit(X)
-        JCLClustering(**params, negative_pull="mean").fit(X)
-    assert [objective.negative_pull for objective in made] == ["sum", "mean"]
+        JCLClustering(**params).fit(table)
+        JCLClustering(**params).fit(images)
+        JCLClustering(**params, negative_pull="sum").fit(table)
+        JCLClustering(**params, negative_pull="mean").fit(images)
+        JCLClustering(**params, negative_pull="nearest", pull_neighbors=3).fit(images)
+    assert [objective.negative_pull_ for objective in made] == ["nearest", "sum", "sum", "mean", "nearest"]
+    assert [objective.pull_neighbors for objective in made] == [5, 5, 5, 5, 3]
+    # Outside an estimator (no input kind) "auto" is the sum, ALGORITHMS.md's form.
+    objective = JCLObjective()
+    objective.setup(8, 2, torch.device("cpu"), max_epochs=2)
+    assert objective.negative_pull_ == "sum"
 
 
-def test_negative_pull_validation():
+@pytest.mark.parametrize(
+    "params, name",
+    [({"negative_pull": "average"}, "negative_pull"), ({"pull_neighbors": 0}, "pull_neighbors"), ({"pull_neighbors": 2.5}, "pull_neighbors")],
+)
+def test_negative_pull_validation(params, name):
     from sklearn.datasets import make_blobs
 
     X, _ = make_blobs(40, centers=2, random_state=0)
-    with pytest.raises(ValueError, match="negative_pull"):
-        JCLClustering(n_clusters=2, max_epochs=1, negative_pull="average").fit(X)
+    with pytest.raises(ValueError, match=name):
+        JCLClustering(n_clusters=2, max_epochs=1, **params).fit(X)
 
 
 def test_raising_weight_of_same_class_negative_lowers_loss():

@@ -13,17 +13,21 @@ anchor's likely same-class negatives join its positive in the numerator::
     L_u = -log( [exp(s_u,u+) + sum_{v not in {u, u+}} w_uv exp(s_uv)] / sum_{v != u} exp(s_uv) )
 
 with ``s = cos / temperature`` over the 2N views. With ``w = 0`` this is exactly NT-Xent.
-With ``negative_pull="mean"`` (opt-in, ours) the weights of each anchor are first divided
-by their sum where it exceeds one, ``w_uv / max(1, sum_v w_uv)``: its likely same-class
-negatives enter the numerator as their ``w``-weighted mean (at most one positive's worth),
-a reading of the abstract's *average* class-conditional likelihood. With ``"sum"`` (the
-default) each enters with its own ``w_uv``: in a batch of 256 views and 10 clusters an
-anchor has about 25 such negatives, whose sum swamps its positive. Measured in session 30
-(benchmarks/results_notes.md): better on the development tables (one restart, digits as
-rows 0.847 -> 0.863 over seeds 0-5, segmentation 0.712 -> 0.739, glass 0.411 -> 0.439;
-rows with three restarts: segmentation 0.766 -> 0.818, glass 0.405 -> 0.427), worse on
-digits images (0.972 -> 0.966) and on the held-out ``blobs_overlap`` (six seeds: 0.602 ->
-0.527), level on the other held-out tables, so not the default.
+With ``negative_pull="nearest"`` (ours; the default for tables since session 31) an anchor
+pulls only those of its likely same-class negatives that are also among its
+``pull_neighbors`` most similar views of the batch in the current embedding (NNCLR's and
+SCAN's nearest neighbours, here as a gate on ``w``): the pull then tightens neighbourhoods
+the embedding already has instead of joining whatever the head merged. With ``"sum"`` (the
+images' default) each likely same-class negative enters with its own ``w_uv``: in a batch of
+256 views and 10 clusters an anchor has about 25 of them, whose sum swamps its positive, so
+two classes the head merged early stay merged. With ``"mean"`` (opt-in, ours) the weights of
+each anchor are first divided by their sum where it exceeds one, ``w_uv / max(1, sum_v
+w_uv)``: its likely same-class negatives enter as their ``w``-weighted mean (at most one
+positive's worth), a reading of the abstract's *average* class-conditional likelihood.
+Measured (benchmarks/results_notes.md, sessions 30-31; one restart): on digits as rows
+(seeds 0-5) ACC 0.847 with the sum, 0.863 with the mean, 0.888 with the nearest 5;
+segmentation (seeds 0-2) 0.712 / 0.739 / 0.817; on digits *images* (seeds 0-2) the sum did
+best (0.972 against 0.961 for the nearest 5 and 0.966 for the mean), so images keep it.
 Also ours: stop-gradient on ``w`` by default, CC's cluster contrast and entropy balance as
 the clustering term, a warm-up with ``w = 0`` followed by a linear ramp, optional sharpened
 weights ``w_uv = 1[argmax q_u = argmax q_v] max q_u max q_v``.
@@ -78,7 +82,10 @@ def same_class_weights(q: torch.Tensor, sharpen: bool = False) -> torch.Tensor:
 
 
 #: Values of ``negative_pull``: how an anchor's likely same-class negatives enter the numerator.
-NEGATIVE_PULLS = ("sum", "mean")
+NEGATIVE_PULLS = ("sum", "mean", "nearest")
+#: ``negative_pull="auto"`` per kind of input (see the module docstring for the measurements);
+#: an objective used outside an estimator (no input kind) takes the sum, ALGORITHMS.md's form.
+NEGATIVE_PULL_AUTO = {"tabular": "nearest", "image": "sum", None: "sum"}
 
 
 def joint_contrastive_loss(
@@ -87,6 +94,7 @@ def joint_contrastive_loss(
     weights: torch.Tensor | None,
     temperature: float,
     negative_pull: str = "sum",
+    pull_neighbors: int = 5,
 ) -> torch.Tensor:
     """The negative-wise joint contrastive loss over the 2N views (vectorised, no loop).
 
@@ -101,7 +109,12 @@ def joint_contrastive_loss(
     negative_pull : {"sum", "mean"}, default="sum"
         ``"sum"``: each negative enters the numerator with its own ``w_uv``. ``"mean"``: the
         weights of each anchor are divided by ``max(1, sum_v w_uv)`` first, so its likely
-        same-class negatives count together as at most one positive.
+        same-class negatives count together as at most one positive. ``"nearest"``: only
+        the ``pull_neighbors`` views most similar to the anchor (cosine, the positive
+        excluded) keep their weight; the others are plain negatives.
+    pull_neighbors : int, default=5
+        The number of nearest views that may be pulled with ``negative_pull="nearest"``
+        (clipped to ``2N - 2``); unused otherwise.
 
     Returns
     -------
@@ -124,9 +137,16 @@ def joint_contrastive_loss(
     0.0
     >>> round(float(joint_contrastive_loss(z_a, z_b, torch.ones(8, 8), 0.5, "mean")), 4)
     1.3811
+
+    With every weight 1 and a gate of all six other negatives, the nearest pull is the sum:
+
+    >>> float(joint_contrastive_loss(z_a, z_b, torch.ones(8, 8), 0.5, "nearest", pull_neighbors=6))
+    0.0
     """
     if negative_pull not in NEGATIVE_PULLS:
         raise ValueError(f"negative_pull must be one of {NEGATIVE_PULLS}, got {negative_pull!r}.")
+    if isinstance(pull_neighbors, bool) or not isinstance(pull_neighbors, int) or pull_neighbors < 1:
+        raise ValueError(f"pull_neighbors must be an integer >= 1, got {pull_neighbors!r}.")
     z = F.normalize(torch.cat([z_a, z_b]).float(), dim=1)
     m = z.shape[0]
     n = m // 2
@@ -143,6 +163,8 @@ def joint_contrastive_loss(
     if weights is not None:
         weights = weights.float()
         usable = ~(eye | is_positive) & (weights > 0)
+        if negative_pull == "nearest":
+            usable &= _nearest_views(logits.detach().masked_fill(is_positive, float("-inf")), pull_neighbors)
         if negative_pull == "mean":
             weights = weights.masked_fill(~usable, 0.0)
             weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
@@ -150,6 +172,14 @@ def joint_contrastive_loss(
         log_coefficient = torch.where(usable, log_w, log_coefficient)
     log_numerator = torch.logsumexp(logits + log_coefficient, dim=1)
     return (log_denominator - log_numerator).mean()
+
+
+def _nearest_views(similarity: torch.Tensor, k: int) -> torch.Tensor:
+    """Boolean (M, M) mask of each row's ``k`` largest entries among its finite ones."""
+    finite = torch.isfinite(similarity)
+    k = min(k, similarity.shape[1])
+    top = similarity.topk(k, dim=1).indices
+    return torch.zeros_like(finite).scatter_(1, top, True) & finite
 
 
 class JCLObjective(Objective):
@@ -200,7 +230,8 @@ class JCLObjective(Objective):
         ramp_fraction: float = 0.2,
         weight_gradient: bool = False,
         sharpen: bool = False,
-        negative_pull: str = "sum",
+        negative_pull: str = "auto",
+        pull_neighbors: int = 5,
     ):
         self.temperature = temperature
         self.cluster_temperature = cluster_temperature
@@ -210,6 +241,7 @@ class JCLObjective(Objective):
         self.weight_gradient = weight_gradient
         self.sharpen = sharpen
         self.negative_pull = negative_pull
+        self.pull_neighbors = pull_neighbors
 
     def weight_scale(self, epoch: int) -> float:
         """0 during the warm-up, then a linear ramp to 1 over the ramp epochs."""
@@ -223,6 +255,9 @@ class JCLObjective(Objective):
 
     def setup(self, n_samples, n_clusters, device, max_epochs):
         super().setup(n_samples, n_clusters, device, max_epochs)
+        auto = self.negative_pull == "auto"
+        #: The pull this fit uses ("auto" resolved by the kind of input).
+        self.negative_pull_ = NEGATIVE_PULL_AUTO[self.input_kind] if auto else self.negative_pull
         self.on_epoch_begin(0)
 
     def milestones(self):
@@ -256,7 +291,7 @@ class JCLObjective(Objective):
                 self._same_sum += torch.where(finite, step_sum, step_sum.new_zeros(()))
                 self._same_count += torch.where(finite, step_count, step_count.new_zeros(()))
         joint = joint_contrastive_loss(
-            out_a.embedding, out_b.embedding, weights, self.temperature, self.negative_pull
+            out_a.embedding, out_b.embedding, weights, self.temperature, self.negative_pull_, self.pull_neighbors
         )
         cluster = cluster_contrast(p_a, p_b, self.cluster_temperature)
         balance = self.balance_weight * (entropy_balance(p_a, self.cluster_prior) + entropy_balance(p_b, self.cluster_prior))
