@@ -732,7 +732,6 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         with seeds.scoped_global_seed():
             objective = self._make_objective()
             objective.distributed = ctx
-            objective.input_kind = layout.kind
             if continuing:
                 module = self.module_.to(device)
                 history = list(self.history_)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.datasets import make_blobs
 
 from deepclust import JCLClustering
 from deepclust._base import ClusterCollapseWarning
@@ -118,9 +119,7 @@ def test_nearest_pull_hand_computed():
             joint_contrastive_loss(z, z.clone(), w, tau, "nearest", pull_neighbors=bad)
 
 
-def test_negative_pull_auto_follows_the_input_kind(monkeypatch):
-    from sklearn.datasets import make_blobs
-
+def test_negative_pull_default_and_opt_in(monkeypatch):
     made = []
     original = JCLClustering._make_objective
 
@@ -136,15 +135,10 @@ def test_negative_pull_auto_follows_the_input_kind(monkeypatch):
         warnings.simplefilter("ignore")
         JCLClustering(**params).fit(table)
         JCLClustering(**params).fit(images)
-        JCLClustering(**params, negative_pull="sum").fit(table)
-        JCLClustering(**params, negative_pull="mean").fit(images)
+        JCLClustering(**params, negative_pull="mean").fit(table)
         JCLClustering(**params, negative_pull="nearest", pull_neighbors=3).fit(images)
-    assert [objective.negative_pull_ for objective in made] == ["nearest", "sum", "sum", "mean", "nearest"]
-    assert [objective.pull_neighbors for objective in made] == [5, 5, 5, 5, 3]
-    # Outside an estimator (no input kind) "auto" is the sum, ALGORITHMS.md's form.
-    objective = JCLObjective()
-    objective.setup(8, 2, torch.device("cpu"), max_epochs=2)
-    assert objective.negative_pull_ == "sum"
+    assert [objective.negative_pull for objective in made] == ["sum", "sum", "mean", "nearest"]
+    assert [objective.pull_neighbors for objective in made] == [5, 5, 5, 3]
 
 
 @pytest.mark.parametrize(
@@ -152,8 +146,6 @@ def test_negative_pull_auto_follows_the_input_kind(monkeypatch):
     [({"negative_pull": "average"}, "negative_pull"), ({"pull_neighbors": 0}, "pull_neighbors"), ({"pull_neighbors": 2.5}, "pull_neighbors")],
 )
 def test_negative_pull_validation(params, name):
-    from sklearn.datasets import make_blobs
-
     X, _ = make_blobs(40, centers=2, random_state=0)
     with pytest.raises(ValueError, match=name):
         JCLClustering(n_clusters=2, max_epochs=1, **params).fit(X)
@@ -248,7 +240,6 @@ def test_weight_gradient_switch(weight_gradient):
 
 @pytest.mark.parametrize("sharpen", [False, True])
 def test_fit_tabular_and_images(sharpen):
-    from sklearn.datasets import make_blobs
     from sklearn.metrics import adjusted_rand_score
 
     X, y = make_blobs(150, centers=3, random_state=0)

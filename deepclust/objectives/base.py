@@ -69,9 +69,6 @@ class Objective:
     #: "mixture"; see :func:`deepclust.training.head_refit.resolve_head_refit`).
     image_head_refit: str | None = None
     distributed = None
-    #: "tabular" or "image", set by the engine before :meth:`setup` (None when the objective
-    #: is used on its own), for choices an objective makes per kind of input.
-    input_kind: str | None = None
     #: Expected cluster shares (K,) for the balance term, set by the engine before
     #: :meth:`setup` (None: equal shares, the papers' balance).
     cluster_prior: torch.Tensor | None = None

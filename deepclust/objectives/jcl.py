@@ -13,21 +13,21 @@ anchor's likely same-class negatives join its positive in the numerator::
     L_u = -log( [exp(s_u,u+) + sum_{v not in {u, u+}} w_uv exp(s_uv)] / sum_{v != u} exp(s_uv) )
 
 with ``s = cos / temperature`` over the 2N views. With ``w = 0`` this is exactly NT-Xent.
-With ``negative_pull="nearest"`` (ours; the default for tables since session 31) an anchor
-pulls only those of its likely same-class negatives that are also among its
-``pull_neighbors`` most similar views of the batch in the current embedding (NNCLR's and
-SCAN's nearest neighbours, here as a gate on ``w``): the pull then tightens neighbourhoods
-the embedding already has instead of joining whatever the head merged. With ``"sum"`` (the
-images' default) each likely same-class negative enters with its own ``w_uv``: in a batch of
-256 views and 10 clusters an anchor has about 25 of them, whose sum swamps its positive, so
-two classes the head merged early stay merged. With ``"mean"`` (opt-in, ours) the weights of
-each anchor are first divided by their sum where it exceeds one, ``w_uv / max(1, sum_v
-w_uv)``: its likely same-class negatives enter as their ``w``-weighted mean (at most one
-positive's worth), a reading of the abstract's *average* class-conditional likelihood.
-Measured (benchmarks/results_notes.md, sessions 30-31; one restart): on digits as rows
-(seeds 0-5) ACC 0.847 with the sum, 0.863 with the mean, 0.888 with the nearest 5;
-segmentation (seeds 0-2) 0.712 / 0.739 / 0.817; on digits *images* (seeds 0-2) the sum did
-best (0.972 against 0.961 for the nearest 5 and 0.966 for the mean), so images keep it.
+With ``"sum"`` (the default) each likely same-class negative enters the numerator with its
+own ``w_uv``: in a batch of 256 views and 10 clusters an anchor has about 25 of them, whose
+sum swamps its positive, so two classes the head merged early can stay merged. Two opt-in
+alternatives (ours) limit that. ``"nearest"``: an anchor pulls only those of its likely
+same-class negatives that are also among its ``pull_neighbors`` most similar views of the
+batch in the current embedding (NNCLR's and SCAN's nearest neighbours, here as a gate on
+``w``). ``"mean"``: the weights of each anchor are divided by their sum where it exceeds
+one, ``w_uv / max(1, sum_v w_uv)``, so its likely same-class negatives enter as their
+``w``-weighted mean (at most one positive's worth), a reading of the abstract's *average*
+class-conditional likelihood. Measured (benchmarks/results_notes.md, sessions 30-31): both
+help the development tables (one restart; digits as rows, seeds 0-5: ACC 0.847 with the
+sum, 0.863 with the mean, 0.888 with the nearest 5; segmentation 0.712 / 0.739 / 0.817) and
+lose on digits images (0.972 / 0.966 / 0.961) and on the held-out tables where the classes
+overlap (``blobs_overlap``, seeds 0-2: 0.609 with the sum, 0.534 with the nearest 5; six
+seeds with the mean: 0.602 -> 0.527), so neither is the default.
 Also ours: stop-gradient on ``w`` by default, CC's cluster contrast and entropy balance as
 the clustering term, a warm-up with ``w = 0`` followed by a linear ramp, optional sharpened
 weights ``w_uv = 1[argmax q_u = argmax q_v] max q_u max q_v``.
@@ -83,9 +83,6 @@ def same_class_weights(q: torch.Tensor, sharpen: bool = False) -> torch.Tensor:
 
 #: Values of ``negative_pull``: how an anchor's likely same-class negatives enter the numerator.
 NEGATIVE_PULLS = ("sum", "mean", "nearest")
-#: ``negative_pull="auto"`` per kind of input (see the module docstring for the measurements);
-#: an objective used outside an estimator (no input kind) takes the sum, ALGORITHMS.md's form.
-NEGATIVE_PULL_AUTO = {"tabular": "nearest", "image": "sum", None: "sum"}
 
 
 def joint_contrastive_loss(
@@ -230,7 +227,7 @@ class JCLObjective(Objective):
         ramp_fraction: float = 0.2,
         weight_gradient: bool = False,
         sharpen: bool = False,
-        negative_pull: str = "auto",
+        negative_pull: str = "sum",
         pull_neighbors: int = 5,
     ):
         self.temperature = temperature
@@ -255,9 +252,6 @@ class JCLObjective(Objective):
 
     def setup(self, n_samples, n_clusters, device, max_epochs):
         super().setup(n_samples, n_clusters, device, max_epochs)
-        auto = self.negative_pull == "auto"
-        #: The pull this fit uses ("auto" resolved by the kind of input).
-        self.negative_pull_ = NEGATIVE_PULL_AUTO[self.input_kind] if auto else self.negative_pull
         self.on_epoch_begin(0)
 
     def milestones(self):
@@ -291,7 +285,7 @@ class JCLObjective(Objective):
                 self._same_sum += torch.where(finite, step_sum, step_sum.new_zeros(()))
                 self._same_count += torch.where(finite, step_count, step_count.new_zeros(()))
         joint = joint_contrastive_loss(
-            out_a.embedding, out_b.embedding, weights, self.temperature, self.negative_pull_, self.pull_neighbors
+            out_a.embedding, out_b.embedding, weights, self.temperature, self.negative_pull, self.pull_neighbors
         )
         cluster = cluster_contrast(p_a, p_b, self.cluster_temperature)
         balance = self.balance_weight * (entropy_balance(p_a, self.cluster_prior) + entropy_balance(p_b, self.cluster_prior))
