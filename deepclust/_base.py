@@ -27,6 +27,7 @@ from .training.cluster_noise import ClusterNoiseRefresh
 from .training import distributed as _distributed
 from .training.data import TensorStore
 from .training.neighbors import SCALE_FLOOR_AUTO, NeighborPositives
+from .training.neighbors import SEARCHES as NEIGHBOR_SEARCHES
 from .training.neighbors import SOURCES as NEIGHBOR_SOURCES
 from .training.input_space import InputSpace
 from .training.head_refit import HEAD_REFITS, refit_head, resolve_head_refit
@@ -300,6 +301,16 @@ default="auto"
         0-2: segmentation DRC / SCL / JCL ACC 0.704 / 0.689 / 0.647 -> 0.756 / 0.828 / 0.747,
         digits as rows 0.897 / 0.866 / 0.818 -> 0.904 / 0.886 / 0.844; the other tables within
         0.016 either way), 0.0 for images.
+    neighbor_search : {"auto", "exact", "approximate"}, default="auto"
+        How the input neighbour graph (``neighbor_positives`` "input" or "both", the tables'
+        default) is searched. "exact": scikit-learn's brute-force
+        :class:`~sklearn.neighbors.NearestNeighbors`, whose time grows with the square of
+        the rows (50 s for 200,000 rows of 16 features on 2 CPU cores, about 20 minutes for
+        a million). "approximate": pynndescent's nearest-neighbour descent (the optional
+        extra, ``pip install "deepclust[ann]"``; one thread, so the graph depends only on
+        ``random_state``); 4 s for those 200,000 rows, plus 22 s once per process to
+        compile its kernels. "auto": exact up to 100,000 rows, approximate above where
+        pynndescent is installed (else exact, with a warning).
     cluster_prior : {"auto", "uniform", "input"}, default="auto"
         The cluster shares the balance term pulls towards (ours; see
         :mod:`deepclust.training.prior`). "uniform": equal shares, as in the papers.
@@ -486,6 +497,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "n_positive_neighbors": [Interval(Integral, 1, None, closed="left")],
         "neighbor_probability": [Interval(Real, 0, 1, closed="both")],
         "neighbor_scale_floor": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "neighbor_search": [StrOptions({"auto", *NEIGHBOR_SEARCHES})],
         "cluster_prior": [StrOptions({"auto", "uniform", "input"})],
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "restart_fraction": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
@@ -525,6 +537,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         n_positive_neighbors=10,
         neighbor_probability=0.5,
         neighbor_scale_floor="auto",
+        neighbor_search="auto",
         cluster_prior="auto",
         n_init="auto",
         restart_fraction="auto",
@@ -553,6 +566,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self.n_positive_neighbors = n_positive_neighbors
         self.neighbor_probability = neighbor_probability
         self.neighbor_scale_floor = neighbor_scale_floor
+        self.neighbor_search = neighbor_search
         self.cluster_prior = cluster_prior
         self.n_init = n_init
         self.restart_fraction = restart_fraction
@@ -636,7 +650,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         else:
             mean, std = feature_statistics(X_model, layout)
         floor = self.neighbor_scale_floor
-        space = InputSpace(X_model, mean, std, seed, SCALE_FLOOR_AUTO[layout.kind] if floor == "auto" else floor)
+        space = InputSpace(
+            X_model, mean, std, seed, SCALE_FLOOR_AUTO[layout.kind] if floor == "auto" else floor, self.neighbor_search
+        )
         best, scores, interrupted = None, [], False
         batch_size = self.batch_size
         main = _distributed.is_main_rank(ctx)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,15 @@ from sklearn.datasets import make_blobs
 
 from deepclust import DRCClustering, JCLClustering, SCLClustering
 from deepclust.training.input_space import InputSpace
-from deepclust.training.neighbors import NeighborPositives, embedding_neighbors, floored_scale, input_neighbors
+from deepclust.training import neighbors as neighbors_module
+from deepclust.training.neighbors import (
+    NeighborPositives,
+    _approximate_neighbors,
+    embedding_neighbors,
+    floored_scale,
+    input_neighbors,
+    resolve_search,
+)
 
 
 def _brute_knn(Z: np.ndarray, k: int) -> np.ndarray:
@@ -132,6 +142,8 @@ def test_neighbour_positives_change_the_fit():
         ({"neighbor_probability": -0.1}, "neighbor_probability"),
         ({"neighbor_scale_floor": -0.5}, "neighbor_scale_floor"),
         ({"neighbor_scale_floor": "median"}, "neighbor_scale_floor"),
+        ({"neighbor_search": "fast"}, "neighbor_search"),
+        ({"neighbor_search": None}, "neighbor_search"),
     ],
 )
 def test_bad_neighbour_parameters_are_named(params, name):
@@ -188,3 +200,81 @@ def test_the_default_scale_floor_changes_the_tables_graph_and_zero_restores_it()
     plain = DRCClustering(**kw, neighbor_scale_floor=0.0).fit(X).transform(X)
     assert not np.allclose(auto, plain)
     np.testing.assert_array_equal(DRCClustering(**kw, neighbor_scale_floor=1.0).fit(X).transform(X), auto)
+
+
+# ---------------------------------------------------------------- approximate search (ann extra)
+def test_auto_search_is_exact_up_to_the_threshold_and_approximate_above(monkeypatch):
+    monkeypatch.setattr(neighbors_module, "find_spec", lambda name: object())  # pynndescent "installed"
+    limit = neighbors_module.APPROXIMATE_FROM_ROWS
+    assert resolve_search("auto", limit) == "exact"
+    assert resolve_search("auto", limit + 1) == "approximate"
+    assert resolve_search("exact", 10 * limit) == "exact"
+    assert resolve_search("approximate", 10) == "approximate"
+    with pytest.raises(ValueError, match="neighbor_search"):
+        resolve_search("fast", 10)
+
+
+def test_without_pynndescent_auto_warns_and_stays_exact_and_approximate_raises(monkeypatch):
+    monkeypatch.setattr(neighbors_module, "find_spec", lambda name: None)
+    limit = neighbors_module.APPROXIMATE_FROM_ROWS
+    assert resolve_search("auto", limit) == "exact"
+    with pytest.warns(UserWarning, match=r"deepclust\[ann\]"):
+        assert resolve_search("auto", limit + 1) == "exact"
+    with pytest.raises(ImportError, match=r"deepclust\[ann\]"):
+        resolve_search("approximate", 10)
+
+
+def test_approximate_neighbors_find_the_exact_ones_on_clustered_data_and_follow_the_seed():
+    pytest.importorskip("pynndescent")
+    X, _ = make_blobs(n_samples=3000, n_features=8, centers=10, random_state=0)
+    X = X.astype(np.float32)
+    exact = input_neighbors(X, X.mean(0), X.std(0), 10, search="exact")
+    approximate = input_neighbors(X, X.mean(0), X.std(0), 10, search="approximate")
+    assert approximate.shape == exact.shape == (3000, 10) and approximate.dtype == np.int64
+    assert not (approximate == np.arange(3000)[:, None]).any()  # self excluded
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approximate, exact)])
+    assert recall > 0.9
+    # One thread: the same seed gives the same graph (every rank alike under DDP).
+    again = input_neighbors(X, X.mean(0), X.std(0), 10, search="approximate")
+    assert np.array_equal(again, approximate)
+
+
+def test_approximate_neighbors_fill_rows_left_short_exactly(monkeypatch):
+    pytest.importorskip("pynndescent")
+    import pynndescent
+
+    Z = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    real = pynndescent.NNDescent
+
+    class ShortIndex:
+        def __init__(self, *args, **kwargs):
+            idx, dist = real(*args, **kwargs).neighbor_graph
+            idx = idx.copy()
+            idx[:5, -1] = -1  # five rows left short
+            self.neighbor_graph = (idx, dist)
+
+    monkeypatch.setattr(pynndescent, "NNDescent", ShortIndex)
+    idx = _approximate_neighbors(Z, 4, seed=0)
+    assert (idx >= 0).all()
+    exact = np.argsort(((Z[:5, None, :] - Z[None, :, :]) ** 2).sum(-1), axis=1)[:, :4]
+    assert np.array_equal(np.sort(idx[:5], axis=1), np.sort(exact, axis=1))
+
+
+def test_estimators_pass_the_search_to_the_input_graph(monkeypatch):
+    pytest.importorskip("pynndescent")
+    seen = []
+    original = neighbors_module._approximate_neighbors
+
+    def spy(Z, n_neighbors, seed=0):
+        seen.append((Z.shape[0], n_neighbors))
+        return original(Z, n_neighbors, seed)
+
+    monkeypatch.setattr(neighbors_module, "_approximate_neighbors", spy)
+    X, _ = make_blobs(n_samples=120, centers=3, random_state=0)
+    params = dict(n_clusters=3, max_epochs=2, n_init=1, batch_size=32, device="cpu", random_state=0)
+    with warnings.catch_warnings():  # two epochs are not meant to converge
+        warnings.simplefilter("ignore")
+        SCLClustering(**params, neighbor_search="approximate").fit(X)
+        assert seen == [(120, 11)]
+        DRCClustering(**params).fit(X)  # auto: 120 rows are searched exactly
+    assert seen == [(120, 11)]

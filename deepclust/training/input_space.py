@@ -41,6 +41,8 @@ class InputSpace:
         The input graph's metric divides each feature by ``max(std, scale_floor *
         median(std))`` (:func:`floored_scale`; 0: the standardisation itself). Only the
         neighbour graph uses it; the reduced input of the clusterings and the noise does not.
+    search : {"auto", "exact", "approximate"}, default="auto"
+        How the neighbour graph is searched (:func:`~deepclust.training.neighbors.resolve_search`).
 
     Examples
     --------
@@ -60,8 +62,9 @@ class InputSpace:
     (1, 1)
     """
 
-    def __init__(self, X, mean, std, seed: int, scale_floor: float = 0.0):
+    def __init__(self, X, mean, std, seed: int, scale_floor: float = 0.0, search: str = "auto"):
         self.X = X
+        self.search = search
         self.mean = mean
         self.std = std
         self.seed = int(seed)
@@ -102,9 +105,11 @@ class InputSpace:
         if k not in self._graphs:
             scale = floored_scale(self.std, self.scale_floor)
             if np.array_equal(scale, np.asarray(self.std, dtype=np.float32).ravel()):
-                self._graphs[k] = input_neighbors(self.X, self.mean, self.std, k, self.seed, reduced=self.reduced())
+                self._graphs[k] = input_neighbors(
+                    self.X, self.mean, self.std, k, self.seed, reduced=self.reduced(), search=self.search
+                )
             else:
-                self._graphs[k] = input_neighbors(self.X, self.mean, scale, k, self.seed)
+                self._graphs[k] = input_neighbors(self.X, self.mean, scale, k, self.seed, search=self.search)
         return self._graphs[k]
 
     def cluster_rows(self) -> np.ndarray:
