@@ -103,7 +103,7 @@ def joint_contrastive_loss(
         ``w_uv`` in [0, 1] for the stacked views ``[a; b]``; the diagonal and the positive
         pairs are ignored. None (or all zeros) gives NT-Xent exactly.
     temperature : float
-    negative_pull : {"sum", "mean"}, default="sum"
+    negative_pull : {"sum", "mean", "nearest"}, default="sum"
         ``"sum"``: each negative enters the numerator with its own ``w_uv``. ``"mean"``: the
         weights of each anchor are divided by ``max(1, sum_v w_uv)`` first, so its likely
         same-class negatives count together as at most one positive. ``"nearest"``: only
