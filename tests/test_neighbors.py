@@ -224,7 +224,7 @@ def test_without_pynndescent_auto_warns_and_stays_exact_and_approximate_raises(m
         resolve_search("approximate", 10)
 
 
-def test_approximate_neighbors_find_the_exact_ones_on_clustered_data_and_follow_the_seed():
+def test_approximate_neighbors_find_the_exact_ones_on_clustered_data_and_repeat_under_a_seed():
     pytest.importorskip("pynndescent")
     X, _ = make_blobs(n_samples=3000, n_features=8, centers=10, random_state=0)
     X = X.astype(np.float32)
