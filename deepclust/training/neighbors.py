@@ -115,15 +115,22 @@ def _approximate_neighbors(Z: np.ndarray, n_neighbors: int, seed: int = 0) -> np
     ndarray of shape (n, n_neighbors), int64
     """
     from pynndescent import NNDescent
-    from sklearn.neighbors import NearestNeighbors
 
     index = NNDescent(Z, n_neighbors=n_neighbors, random_state=seed, n_jobs=1, low_memory=True)
     idx = np.asarray(index.neighbor_graph[0], dtype=np.int64)
     short = np.flatnonzero((idx < 0).any(axis=1))
     if short.size:
-        exact = NearestNeighbors(n_neighbors=n_neighbors, algorithm="brute").fit(Z)
-        idx[short] = exact.kneighbors(Z[short], return_distance=False)
+        idx[short] = _exact_neighbors(Z, n_neighbors, Z[short])
     return idx
+
+
+def _exact_neighbors(Z: np.ndarray, n_neighbors: int, queries: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the ``n_neighbors`` nearest rows of ``Z`` to each row of ``queries`` (default:
+    ``Z``, each row then among its own), by scikit-learn's chunked brute-force search."""
+    from sklearn.neighbors import NearestNeighbors
+
+    search = NearestNeighbors(n_neighbors=n_neighbors, algorithm="brute").fit(Z)
+    return search.kneighbors(Z if queries is None else queries, return_distance=False)
 
 
 def floored_scale(std, floor: float) -> np.ndarray:
@@ -234,16 +241,11 @@ def input_neighbors(
     >>> input_neighbors(X, mean=[0.0], std=[1.0], n_neighbors=1)[:, 0].tolist()
     [1, 0, 3, 2]
     """
-    from sklearn.neighbors import NearestNeighbors
-
     n = X.shape[0]
     k = max(1, min(int(n_neighbors), n - 1))
     method = resolve_search(search, n)
     Z = reduced_input(X, mean, std, seed) if reduced is None else reduced
-    if method == "approximate":
-        idx = _approximate_neighbors(Z, k + 1, seed)
-    else:
-        idx = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(Z).kneighbors(Z, return_distance=False)
+    idx = _approximate_neighbors(Z, k + 1, seed) if method == "approximate" else _exact_neighbors(Z, k + 1)
     return _drop_self(idx, k)
 
 
