@@ -2,7 +2,10 @@
 
 ``python -m benchmarks.report`` rewrites ``docs/results.md`` from the CSVs, so no number in
 it is typed by hand; ``python -m benchmarks.report --stdout`` prints it instead, and
-``--readme`` also rewrites the summary table in ``README.md``.
+``--readme`` also rewrites the summary table in ``README.md``. ``--stale`` lists, for every
+estimator row group of the development suite's table, how many commits have changed the
+package (``deepclust/``) since its rows were run, so that rows the package has moved past are
+re-run rather than quoted (session 32 found digits-as-rows and segmentation rows ten sessions old).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import subprocess
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -339,6 +343,57 @@ def dev_suite_summary(rows: list[dict]) -> list[dict]:
     return out
 
 
+def package_commits_since(commit: str, repo: Path = HERE.parent) -> int | None:
+    """How many commits after ``commit`` changed ``deepclust/``; None where git cannot tell.
+
+    ``commit`` is a CSV row's ``git_commit`` ("abc1234", or "abc1234+dirty" for a run on
+    uncommitted changes, counted from its base). Needs the repository's history, so a shallow
+    clone or a copy without ``.git`` gives None.
+    """
+    base = commit.split("+")[0].strip()
+    if not base:
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "rev-list", "--count", f"{base}..HEAD", "--", "deepclust"],
+            cwd=repo, capture_output=True, text=True, check=True, timeout=60,
+        )
+        return int(out.stdout.strip())
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def stale_groups(rows: list[dict], since=package_commits_since) -> list[dict]:
+    """Every deep estimator's row group in the dev-suite table (:func:`dev_suite_summary`'s
+    choice), with the commits its rows were run on and ``package_commits_since``: the most
+    commits that changed the package after any of them (``since(commit)``; None where unknown).
+    Most changed first."""
+    out = []
+    for ds in DEV_SUITE:
+        drows = [r for r in rows if r["dataset"] == ds]
+        for method in DEEP:
+            group = _main_group(drows, method, defaults_only=True)
+            if group is None:
+                continue
+            commits = sorted({r["git_commit"] for r in group})
+            counts = [since(c) for c in commits]
+            out.append({"dataset": ds, "method": method, "commits": commits,
+                        "run": max(r["timestamp"] for r in group)[:10],
+                        "package_commits_since": None if None in counts else max(counts)})
+    return sorted(out, key=lambda g: -1 if g["package_commits_since"] is None else g["package_commits_since"],
+                  reverse=True)
+
+
+def stale_table(groups: list[dict]) -> str:
+    """:func:`stale_groups` as markdown."""
+    lines = ["| data | method | run on | commits | package commits since |", "|---|---|---|---|---|"]
+    for g in groups:
+        n = g["package_commits_since"]
+        lines.append(f"| {g['dataset']} | {g['method']} | {g['run']} | {', '.join(g['commits'])} | "
+                     f"{'unknown' if n is None else n} |")
+    return "\n".join(lines)
+
+
 def _verdict(deep: float, classical: float) -> str:
     """"yes" where the deep estimator's mean ACC is higher, "tie" where both are equal to the
     three decimals the table shows (e.g. both 1.000), "no" elsewhere.
@@ -483,7 +538,13 @@ def main(argv=None) -> int:
     p.add_argument("--stdout", action="store_true")
     p.add_argument("--readme", type=Path, nargs="?", const=README, default=None,
                    help="also rewrite the summary table between the README's readme-table markers")
+    p.add_argument("--stale", action="store_true",
+                   help="list the dev-suite table's estimator rows by how many package commits came after them "
+                        "(git), and write nothing")
     args = p.parse_args(argv)
+    if args.stale:
+        print(stale_table(stale_groups(read_rows(args.results_dir))))
+        return 0
     narrative = args.narrative.read_text() if args.narrative.exists() else ""
     text = render(args.results_dir, narrative)
     if args.stdout:

@@ -72,3 +72,26 @@ def test_render_has_the_dev_suite_section_and_a_section_per_new_set(tmp_path):
     text = R.render(tmp_path)
     assert "## Development suite" in text and "## iris" in text and "## coil20" in text
     assert text.index("## Development suite") < text.index("## digits") < text.index("## coil20")
+
+
+def test_stale_groups_counts_package_commits_after_each_group():
+    rows = _rows()
+    for r in rows:
+        r["git_commit"] = "old1234" if r["method"] == "drc" else "new5678+dirty"
+    since = {"old1234": 7, "new5678+dirty": 0}
+    groups = R.stale_groups(rows, since=since.get)
+    # Only the estimators' default groups of the dev suite, most changed first.
+    assert [(g["dataset"], g["method"], g["package_commits_since"]) for g in groups] == [
+        ("iris", "drc", 7), ("iris", "scl", 0)]
+    assert groups[0]["commits"] == ["old1234"]
+    table = R.stale_table(groups).splitlines()
+    assert table[2] == "| iris | drc | 2025-01-01 | old1234 | 7 |"
+    # A commit git cannot place (here: one unknown to the lookup) makes the group unknown, not fresh.
+    next(r for r in rows if r["method"] == "scl" and "set" not in r["config"])["git_commit"] = "gone000"
+    unknown = {g["method"]: g["package_commits_since"] for g in R.stale_groups(rows, since=since.get)}
+    assert unknown == {"drc": 7, "scl": None}
+
+
+def test_package_commits_since_is_none_where_git_cannot_tell(tmp_path):
+    assert R.package_commits_since("", repo=tmp_path) is None
+    assert R.package_commits_since("0000000", repo=tmp_path) is None  # not a repository
