@@ -1,5 +1,11 @@
 """``benchmarks/report.py``: the dev-suite summary table, from a few synthetic CSV rows."""
 
+import os
+import shutil
+import subprocess
+
+import pytest
+
 from benchmarks import report as R
 
 
@@ -95,3 +101,25 @@ def test_stale_groups_counts_package_commits_after_each_group():
 def test_package_commits_since_is_none_where_git_cannot_tell(tmp_path):
     assert R.package_commits_since("", repo=tmp_path) is None
     assert R.package_commits_since("0000000", repo=tmp_path) is None  # not a repository
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_package_commits_since_counts_only_commits_that_change_the_package(tmp_path):
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "deepclust").mkdir()
+    commits = []
+    for path, text in [("deepclust/a.py", "1"), ("deepclust/a.py", "2"), ("README.md", "x"), ("deepclust/b.py", "3")]:
+        (tmp_path / path).write_text(text)
+        git("add", path)
+        git("commit", "-q", "-m", path)
+        commits.append(git("rev-parse", "--short", "HEAD"))
+    assert R.package_commits_since(commits[0], repo=tmp_path) == 2  # the README commit does not count
+    assert R.package_commits_since(commits[2] + "+dirty", repo=tmp_path) == 1
+    assert R.package_commits_since(commits[3], repo=tmp_path) == 0
