@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import math
 import subprocess
 import sys
@@ -368,6 +369,7 @@ def stale_groups(rows: list[dict], since=package_commits_since) -> list[dict]:
     choice), with the commits its rows were run on and ``package_commits_since``: the most
     commits that changed the package after any of them (``since(commit)``; None where unknown).
     Most changed first."""
+    since = functools.lru_cache(maxsize=None)(since)  # one git call per commit: most groups share a few
     out = []
     for ds in DEV_SUITE:
         drows = [r for r in rows if r["dataset"] == ds]
